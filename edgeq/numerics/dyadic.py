@@ -1,0 +1,118 @@
+"""Dyadic requantization: every rescale is an integer multiply and a shift.
+
+``y = clamp(round(acc * M / 2**c), lo, hi)`` per output channel. The default rounding is
+HALF_UP, ``(acc*M + 2**(c-1)) >> c``: one add and one shift in hardware. The ``tflm`` mode
+reproduces TFLite Micro / CMSIS-NN: SaturatingRoundingDoublingHighMul, then
+RoundingDivideByPOT (two roundings).
+"""
+
+import math
+
+import numpy as np
+
+from .rounding import Overflow, Rounding, int_range, overflow, round_shift
+
+TFLM_BITS = 32  # TFLite's Q31 multiplier: M = round(q * 2**31), stored in an int32
+
+
+def _round_half_away(x: float) -> int:
+    return int(math.floor(abs(x) + 0.5)) * (1 if x >= 0 else -1)
+
+
+def dyadic_multiplier(m: float, bits: int) -> tuple[int, int]:
+    """``(M, c)`` with ``M / 2**c ~= m`` and ``2**(bits-2) <= M < 2**(bits-1)``.
+
+    ``bits`` is the multiplier width B (2..31; 32 is TFLite's Q31 convention). Raises when the
+    shift ``c`` would be below 1, i.e. ``m`` is too large to be a right shift.
+    """
+    if not 2 <= bits <= TFLM_BITS:
+        raise ValueError(f"multiplier width must be in 2..{TFLM_BITS}, got {bits}")
+    m = float(m)
+    if not (m > 0 and math.isfinite(m)):
+        raise ValueError(f"requantization multiplier must be positive and finite, got {m}")
+    q, e = math.frexp(m)
+    M = _round_half_away(q * 2.0 ** (bits - 1))
+    if M == 1 << (bits - 1):
+        M //= 2
+        e += 1
+    c = (bits - 1) - e
+    if c < 1:
+        raise ValueError(f"requantization multiplier {m} needs shift {c} < 1 with B={bits}")
+    return M, c
+
+
+def dyadic_multipliers(m, bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel ``dyadic_multiplier`` of an array of real multipliers."""
+    pairs = [dyadic_multiplier(v, bits) for v in np.atleast_1d(np.asarray(m, dtype=np.float64))]
+    return (np.array([p[0] for p in pairs], dtype=np.int64),
+            np.array([p[1] for p in pairs], dtype=np.int64))
+
+
+def multiplier_from_scales(s_in, s_w, s_out):
+    """``m = s_in * s_w / s_out`` computed in float64 from float32 scales (DESIGN.md)."""
+    as64 = [np.asarray(s, dtype=np.float32).astype(np.float64) for s in (s_in, s_w, s_out)]
+    return as64[0] * as64[1] / as64[2]
+
+
+def _wide(x, bits_needed: int):
+    """Object dtype (Python ints) when a product may not fit int64."""
+    x = np.asarray(x)
+    return x.astype(object) if bits_needed > 63 else x.astype(np.int64)
+
+
+def requantize(acc, multiplier, shift, out_bits: int, out_signed: bool,
+               rounding=Rounding.HALF_UP, overflow_mode=Overflow.SAT, relu: bool = False,
+               acc_bits: int = 64, multiplier_bits: int = 32):
+    """Single-rounding requantization of accumulators (channels on the last axis).
+
+    ``acc_bits`` and ``multiplier_bits`` bound the product so that int64 is used when it is
+    provably enough, Python ints otherwise.
+    """
+    M = np.asarray(multiplier)
+    wide = _wide(acc, acc_bits + multiplier_bits)
+    y = round_shift(wide * _wide(M, acc_bits + multiplier_bits), np.asarray(shift), rounding)
+    y = overflow(y, out_bits, out_signed, overflow_mode)
+    if relu:
+        y = np.maximum(y, 0)
+    return np.asarray(y).astype(np.int64)
+
+
+def _srdhm(a, b):
+    """SaturatingRoundingDoublingHighMul on int32 values held in int64 (vectorized)."""
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    saturate = (a == -(1 << 31)) & (b == -(1 << 31))
+    prod = a * b  # |a*b| <= 2**62 fits int64
+    num = prod + np.where(prod >= 0, 1 << 30, 1 - (1 << 30))
+    # C division truncates toward zero
+    high = np.where(num >= 0, num // (1 << 31), -((-num) // (1 << 31)))
+    return np.where(saturate, (1 << 31) - 1, high).astype(np.int64)
+
+
+def _rdbpot(x, exponent):
+    """RoundingDivideByPOT (vectorized): divide by 2**exponent, ties away from zero."""
+    x = np.asarray(x, dtype=np.int64)
+    exponent = np.asarray(exponent, dtype=np.int64)
+    mask = (np.int64(1) << exponent) - 1
+    remainder = x & mask
+    threshold = (mask >> 1) + (x < 0)
+    return (x >> exponent) + (remainder > threshold)
+
+
+def tflm_requantize(acc, multiplier, shift, out_bits: int, out_signed: bool, relu: bool = False):
+    """TFLite Micro MultiplyByQuantizedMultiplier, then clamp.
+
+    ``multiplier`` is the Q31 value and ``shift`` the edgeq shift ``c`` (``tflite_shift = 31 - c``).
+    ``acc`` and ``acc << left_shift`` must fit int32 (the IR validation checks this).
+    """
+    tflite_shift = (TFLM_BITS - 1) - np.asarray(shift, dtype=np.int64)
+    left = np.maximum(tflite_shift, 0)
+    right = np.maximum(-tflite_shift, 0)
+    acc = np.asarray(acc, dtype=np.int64) << left
+    lo32, hi32 = int_range(32, True)
+    if acc.size and (acc.min() < lo32 or acc.max() > hi32):
+        raise OverflowError("tflm requantization input does not fit int32")
+    y = _rdbpot(_srdhm(acc, multiplier), right)
+    lo, hi = int_range(out_bits, out_signed)
+    y = np.clip(y, max(lo, 0) if relu else lo, hi)
+    return y.astype(np.int64)

@@ -1,0 +1,1 @@
+"""Data folder shipped inside the edgeq wheel."""
