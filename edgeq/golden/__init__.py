@@ -1,0 +1,8 @@
+"""The golden reference: bit-exact execution of the IR in numpy."""
+
+from .compare import Difference, first_difference, first_layer_difference
+from .interpreter import GoldenError, matmul_exact, run, run_node
+from .quantize import dequantize, quantize_input
+
+__all__ = ["Difference", "GoldenError", "dequantize", "first_difference",
+           "first_layer_difference", "matmul_exact", "quantize_input", "run", "run_node"]

@@ -116,3 +116,14 @@ def tflm_requantize(acc, multiplier, shift, out_bits: int, out_signed: bool, rel
     lo, hi = int_range(out_bits, out_signed)
     y = np.clip(y, max(lo, 0) if relu else lo, hi)
     return y.astype(np.int64)
+
+
+def requantize_minifloat(acc, multiplier, shift, fmt, relu: bool = False, acc_bits: int = 64,
+                         multiplier_bits: int = 32):
+    """Round ``acc * M / 2**c`` onto a minifloat grid once (half to even, saturating)."""
+    from .minifloat import round_to_grid
+
+    bits = acc_bits + multiplier_bits
+    y = round_to_grid(_wide(acc, bits) * _wide(multiplier, bits), np.asarray(shift), fmt)
+    y = np.asarray(y).astype(np.int64)
+    return np.maximum(y, 0) if relu else y
