@@ -3,6 +3,8 @@
 from .compare import Difference, first_difference, first_layer_difference
 from .interpreter import GoldenError, matmul_exact, run, run_node
 from .quantize import dequantize, quantize_input
+from .stimulus import random_inputs, random_values
 
 __all__ = ["Difference", "GoldenError", "dequantize", "first_difference",
-           "first_layer_difference", "matmul_exact", "quantize_input", "run", "run_node"]
+           "first_layer_difference", "matmul_exact", "quantize_input", "random_inputs",
+           "random_values", "run", "run_node"]
