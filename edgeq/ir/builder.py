@@ -187,5 +187,11 @@ class GraphBuilder:
         return self._append(Reshape(name or self._unique("reshape"), (x,),
                                     TensorType(tin.dtype, tuple(shape), tin.scale)))
 
+    def pop(self) -> Node:
+        """Remove and return the last node (to re-add it, e.g. with a calibrated scale)."""
+        node = self.nodes.pop()
+        del self._types[node.name]
+        return node
+
     def build(self, metadata: dict | None = None) -> Graph:
         return Graph(list(self.nodes), self.name, dict(metadata or {})).validate()

@@ -12,7 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..numerics import ElementType, IntType, MinifloatType, Overflow, Rounding, element_type_from_dict
+from ..numerics import (
+    ElementType,
+    IntType,
+    MinifloatType,
+    Overflow,
+    Rounding,
+    element_type_from_dict,
+)
 from .graph import OPS, Graph, Node, Requant, TensorType
 
 FORMAT = "edgeq"

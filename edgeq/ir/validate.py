@@ -13,7 +13,21 @@ from ..numerics import (
     accumulator_bounds,
     signed_width,
 )
-from .graph import Add, Conv, Dense, Flatten, GlobalAvgPool, Graph, Input, IRError, Node, Pool, Requant, Reshape, TensorType
+from .graph import (
+    Add,
+    Conv,
+    Dense,
+    Flatten,
+    GlobalAvgPool,
+    Graph,
+    Input,
+    IRError,
+    Node,
+    Pool,
+    Requant,
+    Reshape,
+    TensorType,
+)
 
 
 def _fail(node: Node, problem: str):
