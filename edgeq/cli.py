@@ -6,41 +6,87 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
+
+from .numerics import IntType, Overflow, Rounding
 
 console = Console()
 
 
+def say(message: str, style: str = "") -> None:
+    """A message, printed as it is: no markup, no wrapping (paths stay whole)."""
+    console.print(Text(message, style=style), soft_wrap=True, highlight=False)
+
+
 def _scale_text(scale: np.ndarray) -> str:
-    if scale.ndim == 0:
-        return f"{float(scale):.4g}"
-    return f"{scale.min():.3g}..{scale.max():.3g} ({scale.size})"
+    if scale.ndim == 0 or np.all(scale == scale.flat[0]):
+        return f"{float(scale.flat[0]):.3g}"
+    return f"{scale.min():.2g}..{scale.max():.2g}"
+
+
+def requant_text(node) -> str:
+    """The requantization in a few words: its form, the multiplier width, any rounding or
+    overflow that is not the form's default."""
+    rq = getattr(node, "requant", None)
+    if rq is None:
+        return ""
+    if rq.mode == "tflm":
+        return "tflm Q31"
+    multipliers = getattr(node, "input_multipliers", rq.multiplier)  # an Add scales its inputs
+    if np.all(multipliers == 1):
+        text, default = "pow2", Rounding.HALF_EVEN
+    else:
+        text, default = f"dyadic B{rq.multiplier_bits}", Rounding.HALF_UP
+    if rq.rounding != default:
+        text += f" {rq.rounding.value.lower()}"
+    if rq.overflow != Overflow.SAT:
+        text += f" {rq.overflow.value.lower()}"
+    return text
+
+
+def _op_text(node) -> str:
+    op = node.kind.replace("(dw)", " dw")
+    rq = getattr(node, "requant", None)
+    return op + (" relu" if rq is not None and rq.relu else "")
 
 
 def inspect_table(graph) -> Table:
-    table = Table(title=f"{graph.name}: {len(graph)} nodes")
-    for col in ("layer", "op", "inputs", "output", "scale", "acc bits", "requant", "MACs",
-                "weight bits"):
-        table.add_column(col, justify="right" if col in ("acc bits", "MACs", "weight bits") else "left")
-    total_macs = total_bits = 0
+    """One row per node: what it computes, on which types, at what cost. Fits 100 columns for
+    typical models and stays readable at 80 (long cells wrap at spaces, numbers never do)."""
+    rows, previous, residual = [], None, False
     for node in graph:
-        rq = getattr(node, "requant", None)
-        rq_text = ""
-        if rq is not None:
-            form = "tflm" if rq.mode == "tflm" else (
-                "fixed" if np.all(rq.multiplier == 1) else f"dyadic B={rq.multiplier_bits}")
-            rq_text = f"{form} {rq.rounding.value}" + (" relu" if rq.relu else "")
-        macs, bits = node.macs(), node.weight_bits()
-        total_macs += macs
-        total_bits += bits
+        chained = node.inputs == ((previous,) if previous else ())
+        residual |= not chained
         wtype = getattr(node, "weight_type", None)
-        table.add_row(node.name, node.kind, ", ".join(node.inputs),
-                      node.out.describe(), _scale_text(node.out.scale),
-                      str(getattr(node, "acc_bits", "") or ""), rq_text,
-                      f"{macs:,}" if macs else "",
-                      f"{bits:,} ({wtype.name})" if bits else "")
-    table.caption = f"total: {total_macs:,} MACs, {total_bits:,} weight bits"
+        macs, bits = node.macs(), node.weight_bits()
+        rows.append((node.name, _op_text(node), "" if chained else ", ".join(node.inputs),
+                     f"{node.out.dtype.name} {'x'.join(map(str, node.out.shape))}",
+                     _scale_text(node.out.scale), str(getattr(node, "acc_bits", "") or ""),
+                     requant_text(node), f"{macs:,}" if macs else "",
+                     wtype.name if wtype is not None else "", f"{bits:,}" if bits else ""))
+        previous = node.name
+    table = Table(title=f"{graph.name}: {len(graph)} nodes, {graph.input.out.describe()} -> "
+                        f"{graph.output.out.describe()}",
+                  box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0),
+                  title_justify="left", caption_justify="left")
+    numeric = {"no_wrap": True, "justify": "right"}
+    text = {"overflow": "fold"}  # wrap at spaces, split a long word rather than cut it
+    columns = [("layer", text), ("op", text), ("from", text), ("output", text),
+               ("scale", {"no_wrap": True}), ("acc", numeric), ("requant", text),
+               ("MACs", numeric), ("w type", {"no_wrap": True}), ("w bits", numeric)]
+    keep = [i for i, (name, _) in enumerate(columns) if name != "from" or residual]
+    for i in keep:
+        table.add_column(columns[i][0], **columns[i][1])
+    for row in rows:
+        table.add_row(*(row[i] for i in keep))
+    total_macs = sum(n.macs() for n in graph)
+    total_bits = sum(n.weight_bits() for n in graph)
+    table.caption = (f"per sample: {total_macs:,} MACs, {total_bits:,} weight bits "
+                     f"({-(-total_bits // 8):,} bytes). acc: accumulator width in bits"
+                     + ("; from: inputs, when not the row above" if residual else ""))
     return table
 
 
@@ -50,25 +96,72 @@ def cmd_inspect(args):
     console.print(inspect_table(load(args.model)))
 
 
+def _load_array(path) -> np.ndarray:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such input file")
+    try:
+        x = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise ValueError(f"{path}: not a readable .npy array ({e})") from None
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{path}: an .npz archive; save a single array with numpy.save")
+    return x
+
+
+def _check_batch(x: np.ndarray, graph, source: str) -> np.ndarray:
+    """``x`` as a batch ``(N, *shape)`` of the input type's integers; a float batch is quantized
+    (and the user told how)."""
+    t = graph.input.out
+    dims = ", ".join(map(str, t.shape))
+    if x.shape == t.shape:
+        x = x[None]
+    if x.shape[1:] != t.shape:
+        raise ValueError(f"{source}: shape {x.shape} does not fit the model input "
+                         f"{t.describe()}: expected (N, {dims}) or ({dims}) for one sample")
+    if x.dtype.kind == "f":
+        if not np.all(np.isfinite(x)):
+            idx = tuple(int(i) for i in np.argwhere(~np.isfinite(x))[0])
+            raise ValueError(f"{source}: value {x[idx]} at {idx} is not finite")
+        from .golden import quantize_input
+
+        q = quantize_input(x, t)
+        outside = int(np.count_nonzero((x / t.scale < t.dtype.lo) | (x / t.scale > t.dtype.hi)))
+        lo, hi = t.dtype.lo * t.scale, t.dtype.hi * t.scale
+        span = (f"[{float(lo):.4g}, {float(hi):.4g}]" if t.scale.ndim == 0
+                else "their channel's range")
+        say(f"{source} holds {x.dtype} values: quantized to {t.dtype.name} with scale "
+            f"{_scale_text(t.scale)} (divide, round half to even, saturate); "
+            f"{outside} of {x.size} values lay outside {span} and were clamped")
+        return q
+    if x.dtype.kind not in "iu":
+        raise TypeError(f"{source}: holds {x.dtype} values; the input must be integers of "
+                        f"{t.dtype.name} or floats to quantize")
+    ok = t.dtype.contains(x)
+    if not np.all(ok):
+        idx = tuple(int(i) for i in np.argwhere(~ok)[0])
+        allowed = (f"integers {t.dtype.lo}..{t.dtype.hi}" if isinstance(t.dtype, IntType) else
+                   f"grid integers of {t.dtype.name} within +-{t.dtype.hi}")
+        raise ValueError(f"{source}: value {x[idx]} at {idx} is not of the input type "
+                         f"{t.dtype.name} (layer '{graph.input.name}'); allowed: {allowed}, "
+                         "or pass floats to have them quantized")
+    return x.astype(np.int64)
+
+
 def cmd_run(args):
     from . import golden
     from .ir import load
 
     graph = load(args.model)
-    x = np.load(args.input, allow_pickle=False)
-    if x.shape == graph.input.out.shape:
-        x = x[None]
-    if x.dtype.kind == "f":
-        t = graph.input.out
-        console.print(f"input is {x.dtype}: quantized to {t.dtype.name} with scale "
-                      f"{_scale_text(t.scale)} (divide, round half to even, saturate)")
-        x = golden.quantize_input(x, t)
-    y = golden.run(graph, x)
     out = Path(args.output)
+    if out.suffix != ".npy":  # numpy.save would append it, past the overwrite check
+        out = out.with_name(out.name + ".npy")
     if out.exists() and not args.force:
         raise FileExistsError(f"{out} exists; pass --force to overwrite it")
+    x = _check_batch(_load_array(args.input), graph, args.input)
+    y = golden.run(graph, x)
     np.save(out, np.asarray(y, dtype=np.int64))
-    console.print(f"wrote {out}: {y.shape[0]} samples of {graph.output.out.describe()}")
+    say(f"wrote {out}: {y.shape[0]} samples of {graph.output.out.describe()}")
 
 
 def _parse_options(pairs: list[str]) -> dict:
@@ -158,10 +251,11 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code = args.func(args)
-    except (ValueError, TypeError, FileExistsError, FileNotFoundError, KeyError) as e:
+    except (ValueError, TypeError, KeyError, OSError) as e:
         if os.environ.get("EDGEQ_DEBUG"):
             raise
-        console.print(f"[red]error:[/red] {e}", highlight=False)
+        console.print(Text.assemble(("error:", "red"), f" {e}"), soft_wrap=True,
+                      highlight=False)
         return 2
     return int(code or 0)
 
