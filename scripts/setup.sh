@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Installs everything edgeq needs on a fresh machine; quick when it is already there.
+# Installs everything edgeq needs on a fresh machine; a second run only checks (about a second).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore torch==2.13.0
-python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore -e ".[hw,dev]"
+if ! python3 scripts/check_setup.py; then
+  pip=(python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore)
+  # The CPU wheel first: a bare torch requirement would pull a multi-GB CUDA build.
+  "${pip[@]}" torch==2.13.0
+  "${pip[@]}" -e ".[hw,dev]"
+fi
 # Arm toolchain and QEMU for the microcontroller flow, when apt-get can be used.
 if ! { command -v arm-none-eabi-gcc && command -v qemu-system-arm; } >/dev/null 2>&1; then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
