@@ -56,10 +56,10 @@ def _op_text(node) -> str:
 def inspect_table(graph) -> Table:
     """One row per node: what it computes, on which types, at what cost. Fits 100 columns for
     typical models and stays readable at 80 (long cells wrap at spaces, numbers never do)."""
-    rows, previous, residual = [], None, False
+    rows, previous, branching = [], None, False
     for node in graph:
         chained = node.inputs == ((previous,) if previous else ())
-        residual |= not chained
+        branching |= not chained
         wtype = getattr(node, "weight_type", None)
         macs, bits = node.macs(), node.weight_bits()
         rows.append((node.name, _op_text(node), "" if chained else ", ".join(node.inputs),
@@ -68,8 +68,8 @@ def inspect_table(graph) -> Table:
                      requant_text(node), f"{macs:,}" if macs else "",
                      wtype.name if wtype is not None else "", f"{bits:,}" if bits else ""))
         previous = node.name
-    table = Table(title=f"{graph.name}: {len(graph)} nodes, {graph.input.out.describe()} -> "
-                        f"{graph.output.out.describe()}",
+    table = Table(title=Text(f"{graph.name}: {len(graph)} nodes, "
+                             f"{graph.input.out.describe()} -> {graph.output.out.describe()}"),
                   box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0),
                   title_justify="left", caption_justify="left")
     numeric = {"no_wrap": True, "justify": "right"}
@@ -77,16 +77,16 @@ def inspect_table(graph) -> Table:
     columns = [("layer", text), ("op", text), ("from", text), ("output", text),
                ("scale", {"no_wrap": True}), ("acc", numeric), ("requant", text),
                ("MACs", numeric), ("w type", {"no_wrap": True}), ("w bits", numeric)]
-    keep = [i for i, (name, _) in enumerate(columns) if name != "from" or residual]
+    keep = [i for i, (name, _) in enumerate(columns) if name != "from" or branching]
     for i in keep:
         table.add_column(columns[i][0], **columns[i][1])
     for row in rows:
-        table.add_row(*(row[i] for i in keep))
+        table.add_row(*(Text(row[i]) for i in keep))  # names are not markup
     total_macs = sum(n.macs() for n in graph)
     total_bits = sum(n.weight_bits() for n in graph)
     table.caption = (f"per sample: {total_macs:,} MACs, {total_bits:,} weight bits "
                      f"({-(-total_bits // 8):,} bytes). acc: accumulator width in bits"
-                     + ("; from: inputs, when not the row above" if residual else ""))
+                     + ("; from: inputs, when not the row above" if branching else ""))
     return table
 
 
