@@ -108,11 +108,16 @@ def tflm_requantize(acc, multiplier, shift, out_bits: int, out_signed: bool, rel
     tflite_shift = (TFLM_BITS - 1) - np.asarray(shift, dtype=np.int64)
     left = np.maximum(tflite_shift, 0)
     right = np.maximum(-tflite_shift, 0)
-    acc = np.asarray(acc, dtype=np.int64) << left
+    acc = np.asarray(acc, dtype=np.int64)
     lo32, hi32 = int_range(32, True)
-    if acc.size and (acc.min() < lo32 or acc.max() > hi32):
-        raise OverflowError("tflm requantization input does not fit int32")
-    y = _rdbpot(_srdhm(acc, multiplier), right)
+    for a in (acc, acc << np.minimum(left, 32)):  # check before the shift too: int64 wraps
+        if a.size and (a.min() < lo32 or a.max() > hi32):
+            raise OverflowError("tflm requantization input does not fit int32")
+    acc = acc << left
+    # TFLite's QuantizeMultiplier zeroes multipliers needing a right shift above 31 (and
+    # RoundingDivideByPOT only takes 0..31): those channels output 0
+    zeroed = right > 31
+    y = _rdbpot(_srdhm(acc, np.where(zeroed, 0, multiplier)), np.where(zeroed, 0, right))
     lo, hi = int_range(out_bits, out_signed)
     y = np.clip(y, max(lo, 0) if relu else lo, hi)
     return y.astype(np.int64)

@@ -27,17 +27,22 @@ def bit_length(a) -> np.ndarray:
 def round_to_grid(a, shift, fmt: MinifloatType) -> np.ndarray:
     """Grid integer nearest to ``a / 2**shift`` (ties to even mantissa), saturated."""
     a = np.asarray(a)
+    small = a.dtype != object
+    if small and np.any(a == np.iinfo(np.int64).min):
+        a = a.astype(object)  # np.abs(-2**63) overflows int64
     mag = np.abs(a)
     lead = bit_length(mag) - 1 - np.asarray(shift)  # floor(log2(value)) where value > 0
     step = np.maximum(lead - fmt.mantissa_bits, 0)  # grid units per mantissa LSB, as a power of 2
     q = round_shift(mag, np.asarray(shift) + step, Rounding.HALF_EVEN)
     step = np.asarray(step).astype(q.dtype) if q.dtype == object else np.asarray(step)
-    q = q << step
-    q = np.minimum(q, fmt.max_int)
+    # saturate before shifting back, so that int64 never overflows: q << step > max_int
+    # exactly when q > max_int >> step (for step >= 63 any q > 0 overflows)
+    over = q > (fmt.max_int >> (step if q.dtype == object else np.minimum(step, 63)))
+    q = np.where(over, fmt.max_int, q << np.where(over, 0, step))
     if not fmt.signed:
         q = np.where(a < 0, 0, q)
     q = np.where(a < 0, -q, q)
-    return q.astype(np.int64) if q.dtype != object else q
+    return q.astype(np.int64) if small or q.dtype != object else q
 
 
 def quantize_minifloat(x, fmt: MinifloatType) -> np.ndarray:

@@ -65,6 +65,17 @@ def _same_kind(x, like):
     return np.asarray(x).astype(like.dtype)
 
 
+_I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
+
+
+def _shifts_fit_int64(v, right, left) -> bool:
+    """Whether every shift below stays exact in int64 (right < 63, no left overflow)."""
+    if np.any(right >= 63) or np.any((left >= 63) & (v != 0)):
+        return False
+    left = np.minimum(left, 62)
+    return not np.any((v > (np.int64(_I64_MAX) >> left)) | (v < (np.int64(_I64_MIN) >> left)))
+
+
 def round_shift(v, shift, rounding=Rounding.HALF_UP):
     """``v / 2**shift`` rounded to an integer; a negative shift is an exact left shift."""
     rounding = Rounding.parse(rounding)
@@ -78,6 +89,13 @@ def round_shift(v, shift, rounding=Rounding.HALF_UP):
         right, left = right.astype(object), left.astype(object)
     else:
         right, left = right.astype(np.int64), left.astype(np.int64)
+        if not _shifts_fit_int64(v, right, left):
+            # in int64, 1 << 63 wraps to the minimum (so half an LSB goes wrong from 63 on)
+            # and left shifts overflow silently: compute with Python ints instead, and keep
+            # int64 when the result fits it
+            out = round_shift(v.astype(object), shift, rounding)
+            fits = out.size == 0 or (_I64_MIN <= out.min() and out.max() <= _I64_MAX)
+            return out.astype(np.int64) if fits else out
     floor = v >> right
     rem = v - (floor << right)
     half = (_same_kind(1, v) << np.maximum(right, 1)) >> 1
@@ -126,7 +144,9 @@ def overflow(q, bits: int, signed: bool, mode=Overflow.SAT):
         if signed:
             w = np.where(w > hi, w - (1 << bits), w)
         return w.astype(q.dtype) if not big else w
-    if mode is Overflow.SAT_SYM and signed:
+    if mode is Overflow.SAT_SYM and signed and bits > 1:
+        # ap_fixed saturates underflow to the pattern 10..01, which is -hi for bits > 1 but
+        # the minimum -1 itself for a single bit: ap_fixed<1, I, Q, AP_SAT_SYM> is AP_SAT.
         lo = -hi
     if mode is Overflow.SAT_ZERO:
         return np.where((q < lo) | (q > hi), _same_kind(0, q), q)
