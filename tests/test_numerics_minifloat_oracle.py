@@ -10,14 +10,12 @@ smaller maximum. ``decode`` is checked against ``ml_dtypes`` and a from-scratch 
 import warnings
 from fractions import Fraction
 
+import ml_dtypes
 import numpy as np
 import pytest
+import torch
 
 from edgeq.numerics import MinifloatType, decode, encode, quantize_minifloat, round_to_grid
-
-torch = pytest.importorskip("torch")
-pytest.importorskip("brevitas")
-ml_dtypes = pytest.importorskip("ml_dtypes")
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
