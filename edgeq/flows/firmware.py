@@ -29,14 +29,15 @@ def _tail(text: str, lines: int = 25) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
-def run(cmd: list[str], cwd: Path, timeout: float, what: str) -> str:
+def run(cmd: list[str], cwd: Path, timeout: float, what: str, ok=(0,)) -> str:
+    """Run ``cmd`` and return its standard output; an exit code not in ``ok`` is an error."""
     try:
         proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout,
                               check=False)
     except subprocess.TimeoutExpired as e:
         raise FirmwareError(f"{what} did not finish within {timeout:.0f} s: "
                             f"{_tail(e.stdout or '') if isinstance(e.stdout, str) else ''}") from e
-    if proc.returncode != 0:
+    if proc.returncode not in ok:
         raise FirmwareError(f"{what} failed (exit {proc.returncode}):\n"
                             f"{_tail(proc.stdout + proc.stderr)}")
     return proc.stdout
