@@ -55,7 +55,9 @@ static void __attribute__((noinline)) known_loop(uint32_t n)
     __asm__ volatile("1: subs %0, %0, #1\n\tbne 1b" : "+r"(n) : : "cc");
 }
 
+#ifndef CALIBRATION_ITERATIONS
 #define CALIBRATION_ITERATIONS 1000000u
+#endif
 static void calibrate(void)
 {
     uint64_t t0 = counter_read(), t1;

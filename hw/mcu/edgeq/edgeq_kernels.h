@@ -41,6 +41,24 @@
 #define EDGEQ_LD_u4(p, i, lut) ((int32_t)(((p)[(i) >> 1] >> (((i) & 1) << 2)) & 15))
 #define EDGEQ_LD_mf(p, i, lut) ((lut)[(p)[i]])
 
+/* acc += sum of x[xi + k] * w[wi + k] for k < n, four products per step (a partial sum of
+ * products, so inside the accumulator's bound). */
+#define EDGEQ_DOT(ACC, X, W, acc, x, xi, w, wi, n, xlut, wlut)                                \
+    do {                                                                                     \
+        const size_t n_ = (size_t)(n), xi_ = (xi), wi_ = (wi);                               \
+        size_t k_ = 0;                                                                       \
+        for (; k_ + 4 <= n_; k_ += 4)                                                        \
+            (acc) += (ACC)EDGEQ_LD_##X(x, xi_ + k_, xlut) * EDGEQ_LD_##W(w, wi_ + k_, wlut)  \
+                     + (ACC)EDGEQ_LD_##X(x, xi_ + k_ + 1, xlut)                              \
+                           * EDGEQ_LD_##W(w, wi_ + k_ + 1, wlut)                             \
+                     + (ACC)EDGEQ_LD_##X(x, xi_ + k_ + 2, xlut)                              \
+                           * EDGEQ_LD_##W(w, wi_ + k_ + 2, wlut)                             \
+                     + (ACC)EDGEQ_LD_##X(x, xi_ + k_ + 3, xlut)                              \
+                           * EDGEQ_LD_##W(w, wi_ + k_ + 3, wlut);                            \
+        for (; k_ < n_; k_++)                                                                \
+            (acc) += (ACC)EDGEQ_LD_##X(x, xi_ + k_, xlut) * EDGEQ_LD_##W(w, wi_ + k_, wlut); \
+    } while (0)
+
 typedef struct {
     int in_features, out_features;
     const void *weight;             /* (out_features, in_features) */
@@ -78,11 +96,10 @@ typedef struct {
         const EDGEQ_T_##W *w = (const EDGEQ_T_##W *)p->weight;                                \
         const ACC *bias = (const ACC *)p->bias;                                              \
         size_t row = 0;                                                                      \
-        int o, i;                                                                            \
+        int o;                                                                               \
         for (o = 0; o < p->out_features; o++, row += (size_t)p->in_features) {               \
             ACC acc = bias ? bias[o] : 0;                                                    \
-            for (i = 0; i < p->in_features; i++)                                             \
-                acc += (ACC)EDGEQ_LD_##X(x, i, p->x_lut) * EDGEQ_LD_##W(w, row + i, p->w_lut); \
+            EDGEQ_DOT(ACC, X, W, acc, x, 0, w, row, p->in_features, p->x_lut, p->w_lut);     \
             y[o] = (EDGEQ_T_##Y)edgeq_requantize(&p->rq, acc, o);                            \
         }                                                                                    \
     }
@@ -96,7 +113,7 @@ typedef struct {
         const int cin = p->in_c / p->groups, cout = p->out_c / p->groups;                    \
         const size_t w_row = (size_t)p->k_h * p->k_w * cin;                                  \
         size_t out = 0;                                                                      \
-        int oy, ox, o, ky, kx, c;                                                            \
+        int oy, ox, o, ky, kx;                                                               \
         for (oy = 0; oy < p->out_h; oy++) {                                                  \
             const int iy = oy * p->stride_h - p->pad_h;                                      \
             const int ky0 = iy < 0 ? -iy : 0;                                                \
@@ -111,10 +128,13 @@ typedef struct {
                         size_t xi = ((size_t)(iy + ky) * p->in_w + (size_t)(ix + kx0)) * p->in_c \
                                     + (size_t)(o / cout) * cin;                              \
                         size_t wi = o * w_row + ((size_t)ky * p->k_w + kx0) * cin;           \
-                        for (kx = kx0; kx < kx1; kx++, xi += p->in_c, wi += cin)             \
-                            for (c = 0; c < cin; c++)                                        \
-                                acc += (ACC)EDGEQ_LD_##X(x, xi + c, p->x_lut)                \
-                                       * EDGEQ_LD_##W(w, wi + c, p->w_lut);                  \
+                        if (p->groups == 1) /* the window row is contiguous */               \
+                            EDGEQ_DOT(ACC, X, W, acc, x, xi, w, wi, (kx1 - kx0) * cin,       \
+                                      p->x_lut, p->w_lut);                                   \
+                        else                                                                 \
+                            for (kx = kx0; kx < kx1; kx++, xi += p->in_c, wi += cin)         \
+                                EDGEQ_DOT(ACC, X, W, acc, x, xi, w, wi, cin, p->x_lut,       \
+                                          p->w_lut);                                         \
                     }                                                                        \
                     y[out] = (EDGEQ_T_##Y)edgeq_requantize(&p->rq, acc, o);                  \
                 }                                                                            \

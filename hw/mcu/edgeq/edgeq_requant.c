@@ -149,30 +149,30 @@ int32_t edgeq_requantize(const edgeq_requant_t *rq, int64_t acc, int channel)
 {
     const int32_t multiplier = rq->multiplier[channel];
     const int shift = rq->shift[channel];
+    int64_t hi, lo, y;
 
-    if (rq->kind == EDGEQ_RQ_TFLM) {
-        const int32_t hi = rq->is_signed ? (int32_t)((((int64_t)1 << (rq->bits - 1))) - 1)
-                                         : (int32_t)((((int64_t)1 << rq->bits)) - 1);
-        const int32_t lo = (rq->is_signed && !rq->relu) ? -hi - 1 : 0;
-        const int32_t y = tflm_multiply((int32_t)acc, multiplier, shift);
-        return y < lo ? lo : (y > hi ? hi : y);
-    }
     if (rq->kind == EDGEQ_RQ_MINIFLOAT) {
-        int64_t q = minifloat_round(acc * multiplier, shift, rq->mantissa_bits, rq->max_int,
-                                    rq->is_signed);
-        if (rq->relu && q < 0)
-            q = 0;
-        return (int32_t)minifloat_encode(q, rq->exponent_bits, rq->mantissa_bits, rq->is_signed);
+        y = minifloat_round(acc * multiplier, shift, rq->mantissa_bits, rq->max_int,
+                            rq->is_signed);
+        if (rq->relu && y < 0)
+            y = 0;
+        return (int32_t)minifloat_encode(y, rq->exponent_bits, rq->mantissa_bits, rq->is_signed);
     }
-    {
-        const int64_t product = acc * multiplier;
-        /* HALF_UP is the dyadic default: one add and one shift (|product| < 2^62). */
-        int64_t y = (rq->rounding == EDGEQ_ROUND_HALF_UP && shift > 0)
-                        ? (product + ((int64_t)1 << (shift - 1))) >> shift
-                        : round_shift(product, shift, rq->rounding);
-        y = overflow(y, rq->bits, rq->is_signed, rq->overflow);
-        return (int32_t)(rq->relu && y < 0 ? 0 : y);
+    /* The integer output's range; ReLU after saturation is a clamp at 0 (hi >= 0). */
+    hi = rq->is_signed ? ((int64_t)1 << (rq->bits - 1)) - 1 : ((int64_t)1 << rq->bits) - 1;
+    lo = (rq->is_signed && !rq->relu) ? -hi - 1 : 0;
+    if (rq->kind == EDGEQ_RQ_TFLM) {
+        y = tflm_multiply((int32_t)acc, multiplier, shift);
+        return (int32_t)(y < lo ? lo : (y > hi ? hi : y));
     }
+    /* HALF_UP, the dyadic default, is one add and one shift (|acc * M| < 2^62). */
+    y = (rq->rounding == EDGEQ_ROUND_HALF_UP && shift > 0)
+            ? (acc * multiplier + ((int64_t)1 << (shift - 1))) >> shift
+            : round_shift(acc * multiplier, shift, rq->rounding);
+    if (rq->overflow == EDGEQ_OVF_SAT)
+        return (int32_t)(y < lo ? lo : (y > hi ? hi : y));
+    y = overflow(y, rq->bits, rq->is_signed, rq->overflow);
+    return (int32_t)(rq->relu && y < 0 ? 0 : y);
 }
 
 /* The building blocks under their public names (tests, hand-written layers). */
