@@ -117,14 +117,14 @@ def _tiny():
     return zoo.mlp((16, 32, 10), requant="tflm", seed=2)
 
 
-def test_cli_build_verify_and_the_folder_makefile(tmp_path, capsys):
-    model = save(_tiny(), tmp_path / "m.edgeq")
-    out = tmp_path / "fw"
+def test_cli_build_verify_and_the_folder_makefile(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # relative paths, as typed
+    model = save(_tiny(), Path("m.edgeq"))
+    out = Path("fw")
     assert main(["build", str(model), "--target", "mcu", "-o", str(out),
                  "--option", "samples=3"]) == 0
     assert main(["build", str(model), "--target", "mcu", "-o", str(out)]) == 2  # no --force
-    assert main(["build", str(model), "--target", "mcu", "-o", str(tmp_path / "x"),
-                 "--option", "board=f4"]) == 2
+    assert main(["build", str(model), "--target", "mcu", "-o", "x", "--option", "board=f4"]) == 2
     capsys.readouterr()
     assert main(["verify", str(out), "--samples", "10"]) == 0
     text = capsys.readouterr().out

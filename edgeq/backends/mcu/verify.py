@@ -68,7 +68,7 @@ def verify(out_dir, samples: int = 100, inputs=None, seed: int = 0, require_qemu
            timeout: float = 900, **options) -> VerifyResult:
     if options:
         raise ValueError(f"unknown mcu verify option(s) {', '.join(sorted(options))}")
-    out = Path(out_dir)
+    out = Path(out_dir).resolve()
     manifest, graph = read_manifest(out)
     x = golden.random_inputs(graph, samples, seed) if inputs is None else np.asarray(inputs)
     expected = golden.run(graph, x)
