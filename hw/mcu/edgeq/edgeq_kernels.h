@@ -41,12 +41,68 @@
 #define EDGEQ_LD_u4(p, i, lut) ((int32_t)(((p)[(i) >> 1] >> (((i) & 1) << 2)) & 15))
 #define EDGEQ_LD_mf(p, i, lut) ((lut)[(p)[i]])
 
+/* Cores with the DSP extension (Cortex-M4/M7/M33...): 8-bit dot products two at a time with
+ * SMLAD on sign- or zero-extended byte pairs. Exact integer arithmetic, so the same results as
+ * the portable loop (edgeq verify runs both: the host build and the Cortex-M4 build). Define
+ * EDGEQ_NO_SIMD to use the portable loop everywhere. */
+#if defined(__ARM_FEATURE_SIMD32) && !defined(EDGEQ_NO_SIMD)
+#include <arm_acle.h>
+#include <string.h>
+#define EDGEQ_SIMD 1
+
+static inline int32_t edgeq_dot8_simd(const uint8_t *x, int x_unsigned, const int8_t *w,
+                                      size_t n, int32_t acc)
+{
+    size_t k = 0;
+    for (; k + 4 <= n; k += 4) {
+        uint32_t xv, wv;
+        int16x2_t x02, x13;
+        memcpy(&xv, x + k, 4); /* one unaligned word load each */
+        memcpy(&wv, w + k, 4);
+        if (x_unsigned) {
+            x02 = (int16x2_t)__uxtb16(xv);
+            x13 = (int16x2_t)__uxtb16((xv >> 8) | (xv << 24));
+        } else {
+            x02 = __sxtb16((int32_t)xv);
+            x13 = __sxtb16((int32_t)((xv >> 8) | (xv << 24)));
+        }
+        acc = __smlad(x02, __sxtb16((int32_t)wv), acc);
+        acc = __smlad(x13, __sxtb16((int32_t)((wv >> 8) | (wv << 24))), acc);
+    }
+    for (; k < n; k++)
+        acc += (x_unsigned ? (int32_t)x[k] : (int32_t)(int8_t)x[k]) * w[k];
+    return acc;
+}
+#else
+#define EDGEQ_SIMD 0
+#define edgeq_dot8_simd(x, x_unsigned, w, n, acc) (acc)
+#endif
+/* The storages the 8-bit path takes: activations i8 (1) or u8 (2), weights i8. */
+#define EDGEQ_SIMD_X_i8 1
+#define EDGEQ_SIMD_X_u8 2
+#define EDGEQ_SIMD_X_i16 0
+#define EDGEQ_SIMD_X_u16 0
+#define EDGEQ_SIMD_X_i32 0
+#define EDGEQ_SIMD_X_mf 0
+#define EDGEQ_SIMD_W_i8 1
+#define EDGEQ_SIMD_W_u8 0
+#define EDGEQ_SIMD_W_i16 0
+#define EDGEQ_SIMD_W_u16 0
+#define EDGEQ_SIMD_W_i4 0
+#define EDGEQ_SIMD_W_u4 0
+#define EDGEQ_SIMD_W_mf 0
+
 /* acc += sum of x[xi + k] * w[wi + k] for k < n, four products per step (a partial sum of
  * products, so inside the accumulator's bound). */
 #define EDGEQ_DOT(ACC, X, W, acc, x, xi, w, wi, n, xlut, wlut)                                \
     do {                                                                                     \
         const size_t n_ = (size_t)(n), xi_ = (xi), wi_ = (wi);                               \
         size_t k_ = 0;                                                                       \
+        if (EDGEQ_SIMD && EDGEQ_SIMD_X_##X && EDGEQ_SIMD_W_##W && sizeof(ACC) == 4) {        \
+            (acc) = (ACC)edgeq_dot8_simd((const uint8_t *)(x) + xi_, EDGEQ_SIMD_X_##X == 2,  \
+                                         (const int8_t *)(w) + wi_, n_, (int32_t)(acc));     \
+            k_ = n_;                                                                         \
+        }                                                                                    \
         for (; k_ + 4 <= n_; k_ += 4)                                                        \
             (acc) += (ACC)EDGEQ_LD_##X(x, xi_ + k_, xlut) * EDGEQ_LD_##W(w, wi_ + k_, wlut)  \
                      + (ACC)EDGEQ_LD_##X(x, xi_ + k_ + 1, xlut)                              \
