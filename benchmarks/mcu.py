@@ -241,14 +241,14 @@ def main(argv=None) -> int:
                      measure_float_peer(mlp, work, args.runs, args.samples)))
     peer = rows[-1][1]["instructions"]
     head = ("| model | MACs | instructions / inference | instructions / MAC | vs float C | "
-            "flash (B) | RAM (B) | arena (B) |")
+            "flash (B) | RAM (B) | arena (B) | stack (B) |")
     print(head)
     print("|" + "---|" * head.count(" |"))
     for name, r in rows:
         ratio = f"{r['instructions'] / peer:.2f}x" if name.startswith("digits MLP") else "-"
         print(f"| {name} | {r['macs']:,} | {r['instructions']:,.0f} | "
               f"{r['instructions'] / r['macs']:.2f} | {ratio} | "
-              f"{r['flash']:,} | {r['ram']:,} | {r.get('arena', '-')} |")
+              f"{r['flash']:,} | {r['ram']:,} | {r.get('arena', '-')} | {r.get('stack', '-')} |")
     if args.cross_check:
         print()
         for name, r in rows:
