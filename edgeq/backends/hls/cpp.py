@@ -96,6 +96,21 @@ def const_array(ctype: str, name: str, values) -> str:
     return f"static const {ctype} {name}{dims} = {array_init(values)};\n"
 
 
+NATIVE_INTEGERS = [(f"{'' if signed else 'u'}int{bits}_t", bits, signed)
+                   for bits in (8, 16, 32, 64) for signed in (True, False)]
+
+
+def native_integer(values) -> str | None:
+    """The smallest <stdint.h> type holding every value, or None past 64 bits."""
+    values = np.asarray(values).ravel()
+    lo, hi = (int(values.min()), int(values.max())) if values.size else (0, 0)
+    for name, bits, signed in NATIVE_INTEGERS:
+        low, high = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+        if low <= lo and hi <= high:
+            return name
+    return None
+
+
 def unsigned_bits(values) -> int:
     """Bits of the largest non-negative value (at least 1)."""
     return max(1, max(int(v).bit_length() for v in np.asarray(values).ravel()))

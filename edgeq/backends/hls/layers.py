@@ -7,7 +7,15 @@ from math import prod
 import numpy as np
 
 from ...ir.graph import Add, Conv, Dense, Flatten, GlobalAvgPool, Graph, Input, Node, Pool, Reshape
-from .cpp import bias_bits, codes, const_array, format_type, requant_policy, unsigned_bits
+from .cpp import (
+    bias_bits,
+    codes,
+    const_array,
+    format_type,
+    native_integer,
+    requant_policy,
+    unsigned_bits,
+)
 from .folding import Fold
 
 
@@ -40,13 +48,21 @@ def _struct(ident: str, typedefs: list[tuple[str, str]], constants: list[tuple[s
     return "\n".join(lines) + "\n};\n"
 
 
+def _rom(code: LayerCode, typedefs: list, header: list[str], key: str, exact: str, values):
+    """A constant array ``<ident>_<key>`` of type ``<key>_rom_t``: ``exact`` in synthesis, the
+    smallest native integer holding the values in C-simulation (see formats.h)."""
+    native = native_integer(values) or exact
+    typedefs.append((f"{key}_rom_t", f"EDGEQ_ROM({exact}, {native})"))
+    header.append(const_array(f"{code.ident}_config::{key}_rom_t", f"{code.ident}_{key}", values))
+    code.args.append(f"{code.ident}_{key}")
+
+
 def _requant(code: LayerCode, node: Node, typedefs: list, header: list[str]) -> None:
     out_format = format_type(node.out.dtype)
     policy, mult, shift = requant_policy(node.requant, node.acc_bits, node.out.dtype, out_format)
     typedefs.append(("requant", policy))
-    header.append(const_array(f"{code.ident}_config::requant::mult_t", f"{code.ident}_m", mult))
-    header.append(const_array(f"{code.ident}_config::requant::shift_t", f"{code.ident}_s", shift))
-    code.args += [f"{code.ident}_m", f"{code.ident}_s"]
+    _rom(code, typedefs, header, "m", "requant::mult_t", mult)
+    _rom(code, typedefs, header, "s", "requant::shift_t", shift)
 
 
 def _window(shape_in, kernel, stride, padding, shape_out) -> list[tuple[str, int]]:
@@ -66,9 +82,9 @@ def _matrix_vector(code: LayerCode, node, graph: Graph, fold: Fold) -> None:
                 ("bias_t", f"ap_int<{bias_bits(node.bias)}>")]
     weights = codes(node.weight.reshape(node.weight.shape[0], -1), node.weight_type)
     bias = node.bias if node.bias is not None else np.zeros(node.weight.shape[0], np.int64)
-    header = [const_array(f"{ident}_config::w_fmt::code_t", f"{ident}_w", weights),
-              const_array(f"{ident}_config::bias_t", f"{ident}_b", bias)]
-    code.args = [f"{ident}_w", f"{ident}_b"]
+    header: list[str] = []
+    _rom(code, typedefs, header, "w", "w_fmt::code_t", weights)
+    _rom(code, typedefs, header, "b", "bias_t", bias)
     _requant(code, node, typedefs, header)
     cin = tin.channels
     constants = [("N_OUT", node.weight.shape[0]), ("CIN", cin)]
@@ -124,8 +140,8 @@ def _add(code: LayerCode, node: Add, graph: Graph) -> None:
     k = node.aligned_multipliers()
     typedefs = [("a_fmt", format_type(ta.dtype)), ("b_fmt", format_type(tb.dtype)),
                 ("out_fmt", format_type(node.out.dtype)), ("k_t", f"ap_uint<{unsigned_bits(k)}>")]
-    header = [const_array(f"{code.ident}_config::k_t", f"{code.ident}_k", k)]
-    code.args = [f"{code.ident}_k"]
+    header: list[str] = []
+    _rom(code, typedefs, header, "k", "k_t", k)
     _requant(code, node, typedefs, header)
     code.function = "edgeq::add"
     code.config = _struct(code.ident, typedefs,

@@ -1,6 +1,5 @@
 """Writing the Vitis HLS project folder: firmware, testbench, vectors, scripts, README."""
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -105,17 +104,19 @@ int main(int argc, char** argv) {{
 
 def _makefile(top: str) -> str:
     return f"""# g++ C-simulation of {top}, no Vitis needed: `make csim` builds and runs the testbench on
-# {TB_DIR}/; `make` only builds build/csim. The ap_types headers under firmware/ap_types are used
-# here only; Vitis HLS uses its own.
+# {TB_DIR}/; `make` only builds build/csim. The top function is compiled into the testbench's
+# translation unit (-include), so the headers are parsed once. The ap_types headers under
+# firmware/ap_types are used here only; Vitis HLS uses its own.
 CXX ?= g++
 CXXFLAGS ?= -O1
 CPPFLAGS := -std=c++14 -Ifirmware -Ifirmware/ap_types
-SOURCES := firmware/{top}.cpp tb/{top}_tb.cpp
+TOP := firmware/{top}.cpp
+TESTBENCH := tb/{top}_tb.cpp
 HEADERS := $(wildcard firmware/*.h firmware/weights/*.h firmware/edgeq/*.h)
 
-build/csim: $(SOURCES) $(HEADERS)
+build/csim: $(TOP) $(TESTBENCH) $(HEADERS)
 \t@mkdir -p build
-\t$(CXX) $(CPPFLAGS) $(CXXFLAGS) $(SOURCES) -o $@
+\t$(CXX) $(CPPFLAGS) $(CXXFLAGS) -include $(TOP) $(TESTBENCH) -o $@
 
 csim: build/csim
 \t./build/csim
@@ -226,7 +227,3 @@ def write_project(out: Path, graph: Graph, style: str, folds: dict[str, Fold], t
     _write(out / "build_prj.tcl", _tcl(top, part, clock))
     _write(out / "README.md", _readme(top, style, graph, io, folds, part, clock, samples))
     return io
-
-
-def remove_build(out: Path) -> None:
-    shutil.rmtree(out / "build", ignore_errors=True)

@@ -6,6 +6,18 @@
 #define EDGEQ_FORMATS_H
 
 #include <ap_int.h>
+#include <stdint.h>
+
+// Constant arrays (weights, biases, requantization parameters) are ROMs of their exact ap_int
+// type in synthesis. In C-simulation they hold the same integers in a native type: ap_int's
+// constructors are not constexpr, so exact-typed arrays would be initialized by generated code
+// whose compilation dominates the C-simulation build. The layers convert every element to its
+// exact type where they read it.
+#ifdef __SYNTHESIS__
+#define EDGEQ_ROM(exact, native) exact
+#else
+#define EDGEQ_ROM(exact, native) native
+#endif
 
 namespace edgeq {
 

@@ -13,24 +13,33 @@
 
 namespace edgeq {
 
+template <class CFG>
+typename CFG::out_fmt::code_t requant_channel(const typename CFG::requant::acc_t& acc,
+                                              const typename CFG::m_rom_t* m,
+                                              const typename CFG::s_rom_t* s, int c) {
+#pragma HLS INLINE
+  return CFG::requant::apply(acc, typename CFG::requant::mult_t(m[c]),
+                             typename CFG::requant::shift_t(s[c]));
+}
+
 // ---- Dense: (N_IN,) -> (N_OUT,) -------------------------------------------------------------
 
 template <class CFG>
 void dense(const typename CFG::in_fmt::code_t x[CFG::CIN], typename CFG::out_fmt::code_t y[CFG::N_OUT],
-           const typename CFG::w_fmt::code_t w[CFG::N_OUT][CFG::FAN_IN],
-           const typename CFG::bias_t b[CFG::N_OUT],
-           const typename CFG::requant::mult_t m[CFG::N_OUT],
-           const typename CFG::requant::shift_t s[CFG::N_OUT]) {
+           const typename CFG::w_rom_t w[CFG::N_OUT][CFG::FAN_IN],
+           const typename CFG::b_rom_t b[CFG::N_OUT],
+           const typename CFG::m_rom_t m[CFG::N_OUT],
+           const typename CFG::s_rom_t s[CFG::N_OUT]) {
   mvu<CFG>(x, y, w, b, m, s);
 }
 
 template <class CFG>
 void dense_stream(hls::stream<pixel<typename CFG::in_fmt::code_t, CFG::CIN> >& in,
                   hls::stream<pixel<typename CFG::out_fmt::code_t, CFG::N_OUT> >& out,
-                  const typename CFG::w_fmt::code_t w[CFG::N_OUT][CFG::FAN_IN],
-                  const typename CFG::bias_t b[CFG::N_OUT],
-                  const typename CFG::requant::mult_t m[CFG::N_OUT],
-                  const typename CFG::requant::shift_t s[CFG::N_OUT]) {
+                  const typename CFG::w_rom_t w[CFG::N_OUT][CFG::FAN_IN],
+                  const typename CFG::b_rom_t b[CFG::N_OUT],
+                  const typename CFG::m_rom_t m[CFG::N_OUT],
+                  const typename CFG::s_rom_t s[CFG::N_OUT]) {
   pixel<typename CFG::in_fmt::code_t, CFG::CIN> x = in.read();
   pixel<typename CFG::out_fmt::code_t, CFG::N_OUT> y;
   mvu<CFG>(x.data, y.data, w, b, m, s);
@@ -42,10 +51,10 @@ void dense_stream(hls::stream<pixel<typename CFG::in_fmt::code_t, CFG::CIN> >& i
 template <class CFG>
 void conv(const typename CFG::in_fmt::code_t x[CFG::IN_H * CFG::IN_W * CFG::CIN],
           typename CFG::out_fmt::code_t y[CFG::OUT_H * CFG::OUT_W * CFG::N_OUT],
-          const typename CFG::w_fmt::code_t w[CFG::N_OUT][CFG::FAN_IN],
-          const typename CFG::bias_t b[CFG::N_OUT],
-          const typename CFG::requant::mult_t m[CFG::N_OUT],
-          const typename CFG::requant::shift_t s[CFG::N_OUT]) {
+          const typename CFG::w_rom_t w[CFG::N_OUT][CFG::FAN_IN],
+          const typename CFG::b_rom_t b[CFG::N_OUT],
+          const typename CFG::m_rom_t m[CFG::N_OUT],
+          const typename CFG::s_rom_t s[CFG::N_OUT]) {
 Positions:
   for (int oh = 0; oh < CFG::OUT_H; oh++) {
     for (int ow = 0; ow < CFG::OUT_W; ow++) {
@@ -63,10 +72,10 @@ Positions:
 template <class CFG>
 void conv_stream(hls::stream<pixel<typename CFG::in_fmt::code_t, CFG::CIN> >& in,
                  hls::stream<pixel<typename CFG::out_fmt::code_t, CFG::N_OUT> >& out,
-                 const typename CFG::w_fmt::code_t w[CFG::N_OUT][CFG::FAN_IN],
-                 const typename CFG::bias_t b[CFG::N_OUT],
-                 const typename CFG::requant::mult_t m[CFG::N_OUT],
-                 const typename CFG::requant::shift_t s[CFG::N_OUT]) {
+                 const typename CFG::w_rom_t w[CFG::N_OUT][CFG::FAN_IN],
+                 const typename CFG::b_rom_t b[CFG::N_OUT],
+                 const typename CFG::m_rom_t m[CFG::N_OUT],
+                 const typename CFG::s_rom_t s[CFG::N_OUT]) {
   typedef line_buffer<CFG, typename CFG::in_fmt::code_t> buffer_t;
   buffer_t lb;
 #pragma HLS ARRAY_PARTITION variable=lb.rows complete dim=1
@@ -108,14 +117,14 @@ void max_window(const typename CFG::in_fmt::code_t win[CFG::K * CFG::CIN],
 template <class CFG>
 void avg_window(const typename CFG::in_fmt::code_t win[CFG::K * CFG::CIN],
                 typename CFG::out_fmt::code_t y[CFG::CIN],
-                const typename CFG::requant::mult_t m[CFG::CIN],
-                const typename CFG::requant::shift_t s[CFG::CIN]) {
+                const typename CFG::m_rom_t m[CFG::CIN],
+                const typename CFG::s_rom_t s[CFG::CIN]) {
 #pragma HLS INLINE
   for (int c = 0; c < CFG::CIN; c++) {
 #pragma HLS UNROLL
     typename CFG::requant::acc_t sum = 0;
     for (int k = 0; k < CFG::K; k++) sum += CFG::in_fmt::decode(win[k * CFG::CIN + c]);
-    y[c] = CFG::requant::apply(sum, m[c], s[c]);
+    y[c] = requant_channel<CFG>(sum, m, s, c);
   }
 }
 
@@ -136,8 +145,8 @@ Positions:
 template <class CFG>
 void avg_pool(const typename CFG::in_fmt::code_t x[CFG::IN_H * CFG::IN_W * CFG::CIN],
               typename CFG::out_fmt::code_t y[CFG::OUT_H * CFG::OUT_W * CFG::CIN],
-              const typename CFG::requant::mult_t m[CFG::CIN],
-              const typename CFG::requant::shift_t s[CFG::CIN]) {
+              const typename CFG::m_rom_t m[CFG::CIN],
+              const typename CFG::s_rom_t s[CFG::CIN]) {
 Positions:
   for (int oh = 0; oh < CFG::OUT_H; oh++) {
     for (int ow = 0; ow < CFG::OUT_W; ow++) {
@@ -176,8 +185,8 @@ Rows:
 template <class CFG>
 void avg_pool_stream(hls::stream<pixel<typename CFG::in_fmt::code_t, CFG::CIN> >& in,
                      hls::stream<pixel<typename CFG::out_fmt::code_t, CFG::CIN> >& out,
-                     const typename CFG::requant::mult_t m[CFG::CIN],
-                     const typename CFG::requant::shift_t s[CFG::CIN]) {
+                     const typename CFG::m_rom_t m[CFG::CIN],
+                     const typename CFG::s_rom_t s[CFG::CIN]) {
   typedef line_buffer<CFG, typename CFG::in_fmt::code_t> buffer_t;
   buffer_t lb;
 #pragma HLS ARRAY_PARTITION variable=lb.rows complete dim=1
@@ -204,8 +213,8 @@ Rows:
 template <class CFG>
 void global_avg_pool(const typename CFG::in_fmt::code_t x[CFG::POSITIONS * CFG::CIN],
                      typename CFG::out_fmt::code_t y[CFG::CIN],
-                     const typename CFG::requant::mult_t m[CFG::CIN],
-                     const typename CFG::requant::shift_t s[CFG::CIN]) {
+                     const typename CFG::m_rom_t m[CFG::CIN],
+                     const typename CFG::s_rom_t s[CFG::CIN]) {
   typename CFG::requant::acc_t sum[CFG::CIN];
 #pragma HLS ARRAY_PARTITION variable=sum complete
   for (int c = 0; c < CFG::CIN; c++) sum[c] = 0;
@@ -214,14 +223,14 @@ Positions:
 #pragma HLS PIPELINE II=1
     for (int c = 0; c < CFG::CIN; c++) sum[c] += CFG::in_fmt::decode(x[i * CFG::CIN + c]);
   }
-  for (int c = 0; c < CFG::CIN; c++) y[c] = CFG::requant::apply(sum[c], m[c], s[c]);
+  for (int c = 0; c < CFG::CIN; c++) y[c] = requant_channel<CFG>(sum[c], m, s, c);
 }
 
 template <class CFG>
 void global_avg_pool_stream(hls::stream<pixel<typename CFG::in_fmt::code_t, CFG::CIN> >& in,
                             hls::stream<pixel<typename CFG::out_fmt::code_t, CFG::CIN> >& out,
-                            const typename CFG::requant::mult_t m[CFG::CIN],
-                            const typename CFG::requant::shift_t s[CFG::CIN]) {
+                            const typename CFG::m_rom_t m[CFG::CIN],
+                            const typename CFG::s_rom_t s[CFG::CIN]) {
   typename CFG::requant::acc_t sum[CFG::CIN];
 #pragma HLS ARRAY_PARTITION variable=sum complete
   for (int c = 0; c < CFG::CIN; c++) sum[c] = 0;
@@ -232,7 +241,7 @@ Positions:
     for (int c = 0; c < CFG::CIN; c++) sum[c] += CFG::in_fmt::decode(px.data[c]);
   }
   pixel<typename CFG::out_fmt::code_t, CFG::CIN> y;
-  for (int c = 0; c < CFG::CIN; c++) y.data[c] = CFG::requant::apply(sum[c], m[c], s[c]);
+  for (int c = 0; c < CFG::CIN; c++) y.data[c] = requant_channel<CFG>(sum[c], m, s, c);
   out.write(y);
 }
 
@@ -242,20 +251,21 @@ Positions:
 template <class CFG>
 typename CFG::out_fmt::code_t add_one(const typename CFG::a_fmt::code_t& a,
                                       const typename CFG::b_fmt::code_t& b,
-                                      const typename CFG::k_t k[2][CFG::CIN],
-                                      const typename CFG::requant::mult_t m[CFG::CIN],
-                                      const typename CFG::requant::shift_t s[CFG::CIN], int c) {
+                                      const typename CFG::k_rom_t k[2][CFG::CIN],
+                                      const typename CFG::m_rom_t m[CFG::CIN],
+                                      const typename CFG::s_rom_t s[CFG::CIN], int c) {
 #pragma HLS INLINE
-  typename CFG::requant::acc_t acc = CFG::a_fmt::decode(a) * k[0][c] + CFG::b_fmt::decode(b) * k[1][c];
-  return CFG::requant::apply(acc, m[c], s[c]);
+  typename CFG::requant::acc_t acc = CFG::a_fmt::decode(a) * typename CFG::k_t(k[0][c]) +
+                                     CFG::b_fmt::decode(b) * typename CFG::k_t(k[1][c]);
+  return requant_channel<CFG>(acc, m, s, c);
 }
 
 template <class CFG>
 void add(const typename CFG::a_fmt::code_t a[CFG::POSITIONS * CFG::CIN],
          const typename CFG::b_fmt::code_t b[CFG::POSITIONS * CFG::CIN],
          typename CFG::out_fmt::code_t y[CFG::POSITIONS * CFG::CIN],
-         const typename CFG::k_t k[2][CFG::CIN], const typename CFG::requant::mult_t m[CFG::CIN],
-         const typename CFG::requant::shift_t s[CFG::CIN]) {
+         const typename CFG::k_rom_t k[2][CFG::CIN], const typename CFG::m_rom_t m[CFG::CIN],
+         const typename CFG::s_rom_t s[CFG::CIN]) {
 Positions:
   for (int i = 0; i < CFG::POSITIONS; i++) {
 #pragma HLS PIPELINE II=1
@@ -269,8 +279,8 @@ template <class CFG>
 void add_stream(hls::stream<pixel<typename CFG::a_fmt::code_t, CFG::CIN> >& a,
                 hls::stream<pixel<typename CFG::b_fmt::code_t, CFG::CIN> >& b,
                 hls::stream<pixel<typename CFG::out_fmt::code_t, CFG::CIN> >& out,
-                const typename CFG::k_t k[2][CFG::CIN], const typename CFG::requant::mult_t m[CFG::CIN],
-                const typename CFG::requant::shift_t s[CFG::CIN]) {
+                const typename CFG::k_rom_t k[2][CFG::CIN], const typename CFG::m_rom_t m[CFG::CIN],
+                const typename CFG::s_rom_t s[CFG::CIN]) {
 Positions:
   for (int i = 0; i < CFG::POSITIONS; i++) {
 #pragma HLS PIPELINE II=1

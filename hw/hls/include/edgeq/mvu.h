@@ -21,10 +21,10 @@ namespace edgeq {
 template <class CFG>
 void mvu(const typename CFG::in_fmt::code_t x[CFG::K * CFG::CIN],
          typename CFG::out_fmt::code_t y[CFG::N_OUT],
-         const typename CFG::w_fmt::code_t w[CFG::N_OUT][CFG::FAN_IN],
-         const typename CFG::bias_t b[CFG::N_OUT],
-         const typename CFG::requant::mult_t m[CFG::N_OUT],
-         const typename CFG::requant::shift_t s[CFG::N_OUT]) {
+         const typename CFG::w_rom_t w[CFG::N_OUT][CFG::FAN_IN],
+         const typename CFG::b_rom_t b[CFG::N_OUT],
+         const typename CFG::m_rom_t m[CFG::N_OUT],
+         const typename CFG::s_rom_t s[CFG::N_OUT]) {
 #pragma HLS INLINE
   static_assert(CFG::N_OUT % CFG::PE == 0, "PE must divide the output channels");
   static_assert(CFG::FAN_IN % CFG::SIMD == 0, "SIMD must divide the fan-in");
@@ -43,7 +43,7 @@ void mvu(const typename CFG::in_fmt::code_t x[CFG::K * CFG::CIN],
 Bias:
   for (int o = 0; o < CFG::N_OUT; o++) {
 #pragma HLS UNROLL factor=pe
-    acc[o] = b[o];
+    acc[o] = typename CFG::bias_t(b[o]);
   }
 Fold:
   for (int nf = 0; nf < CFG::N_OUT / CFG::PE; nf++) {
@@ -58,7 +58,8 @@ Fold:
           const int i = sf * CFG::SIMD + q;
           const int k = i / in_per_group;
           const int j = i % in_per_group;
-          acc[o] += mul::apply(w[o][i], x[k * CFG::CIN + g * in_per_group + j]);
+          acc[o] += mul::apply(typename CFG::w_fmt::code_t(w[o][i]),
+                               x[k * CFG::CIN + g * in_per_group + j]);
         }
       }
     }
@@ -66,7 +67,8 @@ Fold:
 Requant:
   for (int o = 0; o < CFG::N_OUT; o++) {
 #pragma HLS UNROLL factor=pe
-    y[o] = CFG::requant::apply(acc[o], m[o], s[o]);
+    y[o] = CFG::requant::apply(acc[o], typename CFG::requant::mult_t(m[o]),
+                               typename CFG::requant::shift_t(s[o]));
   }
 }
 
