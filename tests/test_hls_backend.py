@@ -36,18 +36,22 @@ def test_zoo_model_is_bit_exact(name, style, tmp_path, capsys):
 
 
 @needs_gxx
-def test_mismatch_names_first_difference(tmp_path):
+@pytest.mark.parametrize("style", ["parallel", "stream"])
+def test_mismatch_names_sample_index_and_layer(style, tmp_path, capsys):
     graph = MODELS["mlp_int4_fixed"]
-    out = build(graph, "hls", tmp_path / "prj", style="parallel")
-    weights = out / "firmware" / "weights" / "fc1.h"
+    out = build(graph, "hls", tmp_path / "prj", style=style)
+    weights = out / "firmware" / "weights" / "fc0.h"
     text = weights.read_text()
-    start = text.index("fc1_b[10] = {") + len("fc1_b[10] = {")
+    start = text.index("fc0_b[32] = {") + len("fc0_b[32] = {")
     end = text.index(",", start)
-    weights.write_text(text[:start] + str(int(text[start:end]) + 700) + text[end:])
+    weights.write_text(text[:start] + str(int(text[start:end]) + 3000) + text[end:])
     result = verify(out, samples=20, seed=1)
     assert not result.bit_exact
-    assert result.difference is not None and result.difference.index == (0,)
+    # the corrupted bias of channel 0 shows first in fc0's output, then propagates to fc1's
+    assert result.difference.layer == "fc0" and result.difference.index == (0,)
+    assert "first output difference" in result.figures
     assert main(["verify", str(out), "--samples", "20"]) == 1
+    assert "first difference: layer 'fc0'" in capsys.readouterr().out
 
 
 def test_build_is_byte_for_byte_deterministic(tmp_path):

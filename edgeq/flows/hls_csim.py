@@ -6,7 +6,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-BINARY = Path("build") / "csim"
+BINARY = "build/csim"
+TRACE_BINARY = "build/csim_trace"  # the same design, recording every layer's output
 
 
 @dataclass
@@ -24,25 +25,27 @@ def _require(tool: str) -> str:
     return path
 
 
-def compile_project(project: Path) -> float:
-    """Build ``build/csim`` (make skips it when up to date); returns the seconds spent."""
+def compile_project(project: Path, binary: str = BINARY) -> float:
+    """Build ``binary`` with the project's Makefile (make skips it when up to date); returns the
+    seconds spent."""
     _require("g++")
     make = _require("make")
     start = time.perf_counter()
-    done = subprocess.run([make, "-s", str(BINARY)], check=False, cwd=project, capture_output=True, text=True)
+    done = subprocess.run([make, "-s", binary], cwd=project, capture_output=True, text=True,
+                          check=False)
     if done.returncode != 0:
         tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-30:])
         raise RuntimeError(f"g++ could not build the C-simulation of {project}:\n{tail}")
     return time.perf_counter() - start
 
 
-def run_testbench(project: Path, inputs: Path, expected: Path, output: Path,
+def run_testbench(project: Path, *files: Path, binary: str = BINARY,
                   timeout: float = 3600) -> CsimRun:
-    """Compile if needed, then run the testbench on the given vector files."""
-    compile_seconds = compile_project(project)
+    """Compile if needed, then run the testbench on the given files (input, expected, output
+    vectors, and for the trace binary the trace file)."""
+    compile_seconds = compile_project(project, binary)
     start = time.perf_counter()
-    done = subprocess.run([str(project / BINARY), str(inputs), str(expected), str(output)],
-                          cwd=project, capture_output=True, text=True, timeout=timeout,
-                          check=False)
+    done = subprocess.run([str(project / binary), *map(str, files)], cwd=project,
+                          capture_output=True, text=True, timeout=timeout, check=False)
     return CsimRun(done.returncode, done.stdout + done.stderr, compile_seconds,
                    time.perf_counter() - start)

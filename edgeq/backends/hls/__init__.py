@@ -21,6 +21,7 @@ from .cpp import identifier, values_of
 from .folding import resolve
 from .project import TB_DIR, write_project, write_vectors
 from .top import STYLES
+from .trace import first_layer_in_csim
 
 TARGET = "hls"
 DEFAULTS = {"style": "stream", "fold": None, "part": "xc7z020clg400-1", "clock": "10",
@@ -102,6 +103,11 @@ def verify(out_dir: Path, samples: int, inputs, seed: int, **options):
         raise RuntimeError(f"the testbench's verdict (exit status {run.returncode}) disagrees "
                            f"with the comparison of its outputs ({result.summary()}):\n"
                            f"{run.stdout[-2000:]}")
+    if result.difference is not None:  # name the first layer that departs from the golden
+        layer = first_layer_in_csim(out, graph, x, result.difference.sample, work)
+        if layer is not None:
+            result.figures["first output difference"] = str(result.difference)
+            result.difference = layer
     return result
 
 

@@ -118,6 +118,11 @@ build/csim: $(TOP) $(TESTBENCH) $(HEADERS)
 \t@mkdir -p build
 \t$(CXX) $(CPPFLAGS) $(CXXFLAGS) -include $(TOP) $(TESTBENCH) -o $@
 
+# the same design recording every layer's output (firmware/edgeq/trace.h)
+build/csim_trace: $(TOP) $(TESTBENCH) $(HEADERS)
+\t@mkdir -p build
+\t$(CXX) $(CPPFLAGS) $(CXXFLAGS) -DEDGEQ_TRACE -include $(TOP) $(TESTBENCH) -o $@
+
 csim: build/csim
 \t./build/csim
 

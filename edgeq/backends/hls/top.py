@@ -60,6 +60,10 @@ def _aliases(node) -> bool:
     return isinstance(node, (Flatten, Reshape))
 
 
+def c_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def parallel_body(graph: Graph, layers: dict[str, LayerCode]) -> list[str]:
     arrays = {graph.input.name: "x"}
     lines = ["#pragma HLS ARRAY_PARTITION variable=x complete",
@@ -81,6 +85,7 @@ def parallel_body(graph: Graph, layers: dict[str, LayerCode]) -> list[str]:
                       f"#pragma HLS ARRAY_PARTITION variable={code.ident}_out {partition}"]
         operands = [arrays[i] for i in node.inputs] + [arrays[node.name]] + code.args
         lines.append(f"  {code.function}<{code.ident}_config>({', '.join(operands)});")
+        lines.append(f"  EDGEQ_TRACE_ARRAY({c_string(node.name)}, {arrays[node.name]}, {size});")
     if arrays[graph.output.name] != "y":  # the output is the input or a reshape of a tensor
         n = graph.output.out.channels * pixels(graph.output.out.shape)
         lines.append(f"  for (int i = 0; i < {n}; i++) y[i] = {arrays[graph.output.name]}[i];")
@@ -104,8 +109,10 @@ def stream_body(graph: Graph, layers: dict[str, LayerCode], io: Interface) -> li
         if depth:
             lines.append(f"#pragma HLS STREAM variable={name} depth={depth}")
 
-    def produced(node, stream: str):
+    def produced(node, stream: str, traced: bool = True):
         """Route a tensor's stream to its readers, forking when there are several."""
+        if traced:
+            lines.append(f"  EDGEQ_TRACE_STREAM({c_string(node.name)}, {stream});")
         readers = consumers[node.name]
         if len(readers) == 1:
             source[readers[0]] = stream
@@ -129,14 +136,14 @@ def stream_body(graph: Graph, layers: dict[str, LayerCode], io: Interface) -> li
     lines.append(f"  edgeq::axis_in<{format_type(first.out.dtype)}, "
                  f"{io.in_c}, {io.in_pixels}, {io.in_word}>(s_axis, "
                  f"{layers[first.name].ident}_out);")
-    produced(first, f"{layers[first.name].ident}_out")
+    produced(first, f"{layers[first.name].ident}_out", traced=False)
     for node in graph.nodes[1:]:
         code = layers[node.name]
         ins = [source[(node.name, k)] for k in range(len(node.inputs))]
         tin = graph[node.inputs[0]].out
         if _aliases(node) and tin.channels == node.out.channels:  # same stream words
             lines.append(f"  // {node.name}: {node.kind} to {node.out.describe()}, same stream")
-            produced(node, ins[0])
+            produced(node, ins[0], traced=False)
             continue
         out = f"{code.ident}_out"
         declare(out, node)

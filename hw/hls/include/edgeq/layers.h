@@ -9,6 +9,7 @@
 #include "mvu.h"
 #include "requant.h"
 #include "stream.h"
+#include "trace.h"
 #include "window.h"
 
 namespace edgeq {

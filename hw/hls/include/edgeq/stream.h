@@ -50,6 +50,8 @@ class stream {
   bool empty() const { return fifo_.empty(); }
   bool full() const { return false; }
   std::size_t size() const { return fifo_.size(); }
+  // Not in Vitis's class: lets a C-simulation trace look at a FIFO without reading it.
+  const T& peek(std::size_t i) const { return fifo_[i]; }
 
  private:
   stream(const stream&);  // a stream is a channel between processes, never copied

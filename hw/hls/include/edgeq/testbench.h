@@ -2,10 +2,11 @@
 // output code with the golden's, counts mismatches, prints the first one and writes what the
 // design produced.
 //
-// Usage: csim [INPUT EXPECTED OUTPUT]  (default tb_data/tb_input.dat tb_data/tb_expected.dat
-// tb_data/csim_output.dat). A vector file has one sample per line: integers separated by
-// spaces (element codes: integers as they are, minifloats as their bit patterns), in the
-// tensor's channels-last order. Exit status 0 only if every output matched.
+// Usage: csim [INPUT EXPECTED OUTPUT [TRACE]]  (defaults tb_data/tb_input.dat,
+// tb_data/tb_expected.dat, tb_data/csim_output.dat; TRACE only in a -DEDGEQ_TRACE build, see
+// trace.h). A vector file has one sample per line: integers separated by spaces (element codes:
+// integers as they are, minifloats as their bit patterns), in the tensor's channels-last order.
+// Exit status 0 only if every output matched.
 #ifndef EDGEQ_TESTBENCH_H
 #define EDGEQ_TESTBENCH_H
 
@@ -16,6 +17,7 @@
 #include "formats.h"
 #include "io.h"
 #include "stream.h"
+#include "trace.h"
 
 namespace edgeq {
 namespace tb {
@@ -27,6 +29,9 @@ class vectors {
         expected_(argc > 2 ? argv[2] : "tb_data/tb_expected.dat"),
         out_(argc > 3 ? argv[3] : "tb_data/csim_output.dat"),
         samples_(0), outputs_(0), mismatches_(0), errors_(0) {
+#ifdef EDGEQ_TRACE
+    if (argc > 4) trace::file() = std::fopen(argv[4], "w");
+#endif
     if (!in_ || !expected_ || !out_) {
       std::fprintf(stderr, "edgeq csim: cannot open the vector files (%s, %s, %s)\n",
                    argc > 1 ? argv[1] : "tb_data/tb_input.dat",
@@ -76,6 +81,9 @@ class vectors {
 
   int finish() {
     out_.flush();
+#ifdef EDGEQ_TRACE
+    if (trace::file()) std::fclose(trace::file());
+#endif
     std::printf("edgeq csim: %ld/%ld outputs bit-exact (%ld samples, %ld mismatches, %ld errors)\n",
                 outputs_ - mismatches_, outputs_, samples_, mismatches_, errors_);
     return (mismatches_ == 0 && errors_ == 0 && samples_ > 0) ? 0 : 1;
