@@ -78,19 +78,19 @@ void conv_stream(hls::stream<pixel<typename CFG::in_fmt::code_t, CFG::CIN> >& in
                  const typename CFG::m_rom_t m[CFG::N_OUT],
                  const typename CFG::s_rom_t s[CFG::N_OUT]) {
   typedef line_buffer<CFG, typename CFG::in_fmt::code_t> buffer_t;
-  buffer_t lb;
-#pragma HLS ARRAY_PARTITION variable=lb.rows complete dim=1
-#pragma HLS ARRAY_PARTITION variable=lb.rows complete dim=3
+  typename CFG::in_fmt::code_t rows[CFG::KH][buffer_t::PADDED_W][CFG::CIN];
+#pragma HLS ARRAY_PARTITION variable=rows complete dim=1
+#pragma HLS ARRAY_PARTITION variable=rows complete dim=3
 Rows:
   for (int ph = 0; ph < buffer_t::PADDED_H; ph++) {
   Columns:
     for (int pw = 0; pw < buffer_t::PADDED_W; pw++) {
-      lb.shift_in(in, ph, pw);
+      buffer_t::shift_in(rows, in, ph, pw);
       if (buffer_t::window_ends(ph, pw)) {
         typename CFG::in_fmt::code_t win[CFG::K * CFG::CIN];
 #pragma HLS ARRAY_PARTITION variable=win complete
         pixel<typename CFG::out_fmt::code_t, CFG::N_OUT> px;
-        lb.window(win, ph, pw);
+        buffer_t::window(rows, win, ph, pw);
         mvu<CFG>(win, px.data, w, b, m, s);
         out.write(px);
       }
@@ -163,19 +163,19 @@ template <class CFG>
 void max_pool_stream(hls::stream<pixel<typename CFG::in_fmt::code_t, CFG::CIN> >& in,
                      hls::stream<pixel<typename CFG::in_fmt::code_t, CFG::CIN> >& out) {
   typedef line_buffer<CFG, typename CFG::in_fmt::code_t> buffer_t;
-  buffer_t lb;
-#pragma HLS ARRAY_PARTITION variable=lb.rows complete dim=1
-#pragma HLS ARRAY_PARTITION variable=lb.rows complete dim=3
+  typename CFG::in_fmt::code_t rows[CFG::KH][buffer_t::PADDED_W][CFG::CIN];
+#pragma HLS ARRAY_PARTITION variable=rows complete dim=1
+#pragma HLS ARRAY_PARTITION variable=rows complete dim=3
 Rows:
   for (int ph = 0; ph < buffer_t::PADDED_H; ph++) {
   Columns:
     for (int pw = 0; pw < buffer_t::PADDED_W; pw++) {
 #pragma HLS PIPELINE II=1
-      lb.shift_in(in, ph, pw);
+      buffer_t::shift_in(rows, in, ph, pw);
       if (buffer_t::window_ends(ph, pw)) {
         typename CFG::in_fmt::code_t win[CFG::K * CFG::CIN];
         pixel<typename CFG::in_fmt::code_t, CFG::CIN> px;
-        lb.window(win, ph, pw);
+        buffer_t::window(rows, win, ph, pw);
         max_window<CFG>(win, px.data);
         out.write(px);
       }
@@ -189,19 +189,19 @@ void avg_pool_stream(hls::stream<pixel<typename CFG::in_fmt::code_t, CFG::CIN> >
                      const typename CFG::m_rom_t m[CFG::CIN],
                      const typename CFG::s_rom_t s[CFG::CIN]) {
   typedef line_buffer<CFG, typename CFG::in_fmt::code_t> buffer_t;
-  buffer_t lb;
-#pragma HLS ARRAY_PARTITION variable=lb.rows complete dim=1
-#pragma HLS ARRAY_PARTITION variable=lb.rows complete dim=3
+  typename CFG::in_fmt::code_t rows[CFG::KH][buffer_t::PADDED_W][CFG::CIN];
+#pragma HLS ARRAY_PARTITION variable=rows complete dim=1
+#pragma HLS ARRAY_PARTITION variable=rows complete dim=3
 Rows:
   for (int ph = 0; ph < buffer_t::PADDED_H; ph++) {
   Columns:
     for (int pw = 0; pw < buffer_t::PADDED_W; pw++) {
 #pragma HLS PIPELINE II=1
-      lb.shift_in(in, ph, pw);
+      buffer_t::shift_in(rows, in, ph, pw);
       if (buffer_t::window_ends(ph, pw)) {
         typename CFG::in_fmt::code_t win[CFG::K * CFG::CIN];
         pixel<typename CFG::out_fmt::code_t, CFG::CIN> px;
-        lb.window(win, ph, pw);
+        buffer_t::window(rows, win, ph, pw);
         avg_window<CFG>(win, px.data, m, s);
         out.write(px);
       }

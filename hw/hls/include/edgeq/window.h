@@ -29,17 +29,18 @@ void gather_window(const T x[CFG::IN_H * CFG::IN_W * CFG::CIN], T win[CFG::KH * 
   }
 }
 
-// Streams: a line buffer holding the last KH rows of the zero-padded input. The caller walks
-// the padded input in raster order, shifts in every position (a pixel read from the stream
-// inside the image, zeros in the padding) and, where a window ends, reads it out.
-// The layer declaring it partitions `rows` (rows and channels) for one window per step.
+// Streams: a line buffer of the last KH rows of the zero-padded input, an array
+// rows[KH][PADDED_W][CIN] that the layer declares (and partitions by row and channel, so one
+// window is read per step). The layer walks the padded input in raster order, shifts in every
+// position (a pixel read from the stream inside the image, zeros in the padding) and, where a
+// window ends, reads the window out.
 template <class CFG, class T>
 struct line_buffer {
   static const int PADDED_H = CFG::IN_H + 2 * CFG::PH;
   static const int PADDED_W = CFG::IN_W + 2 * CFG::PW;
-  T rows[CFG::KH][PADDED_W][CFG::CIN];
 
-  void shift_in(hls::stream<pixel<T, CFG::CIN> >& in, int ph, int pw) {
+  static void shift_in(T rows[CFG::KH][PADDED_W][CFG::CIN],
+                       hls::stream<pixel<T, CFG::CIN> >& in, int ph, int pw) {
 #pragma HLS INLINE
     const bool inside = ph >= CFG::PH && ph < CFG::PH + CFG::IN_H && pw >= CFG::PW &&
                         pw < CFG::PW + CFG::IN_W;
@@ -58,7 +59,8 @@ struct line_buffer {
     return top >= 0 && left >= 0 && top % CFG::SH == 0 && left % CFG::SW == 0;
   }
 
-  void window(T win[CFG::KH * CFG::KW * CFG::CIN], int ph, int pw) const {
+  static void window(const T rows[CFG::KH][PADDED_W][CFG::CIN],
+                     T win[CFG::KH * CFG::KW * CFG::CIN], int ph, int pw) {
 #pragma HLS INLINE
     for (int kh = 0; kh < CFG::KH; kh++) {
       const int row = (ph - (CFG::KH - 1) + kh) % CFG::KH;
