@@ -7,9 +7,10 @@ layer the weights, bias, accumulator (the IR's exact ``acc_bits``) and result, w
 saturation modes are the IR's requantization modes. With power-of-two scales, an IR tensor of
 integers ``q`` and scale ``2**-f`` is exactly ``ap_fixed<bits, bits - f>``, the accumulator is
 exact, and hls4ml's cast of the accumulator to the result type is the IR's requantization.
-Anything hls4ml cannot represent that way (minifloat, dyadic multipliers, TFLite double
-rounding, per-channel scales) is refused with a message that names it and points to
-``--target hls``.
+Mapped ops: Dense, Conv1D/Conv2D, max pooling, Flatten and the residual Add. Anything hls4ml
+cannot represent that way (minifloat, dyadic multipliers, TFLite double rounding, per-channel
+scales) or the bridge does not map (grouped convolutions, average pooling) is refused with a
+message that names it and points to ``--target hls``.
 
 Options: ``io_type`` (io_parallel | io_stream, default io_parallel), ``reuse_factor``
 (default 1), ``part`` and ``clock`` (ns) for hls4ml's build script.
@@ -25,7 +26,7 @@ import numpy as np
 
 from ... import golden
 from ...golden.interpreter import check_input
-from ...ir.graph import Dense, Graph, Input, TensorType
+from ...ir.graph import Add, Conv, Dense, Flatten, Graph, Input, Pool, Reshape, TensorType
 from ...numerics import AP_NAMES, IntType, signed_width
 from .. import compare_outputs, read_manifest, write_manifest
 
@@ -80,63 +81,144 @@ def _tensor_precision(t: TensorType, what: str, rounding=None, overflow=None) ->
     return fixed(dtype.bits, dtype.signed, frac, rounding, overflow), frac
 
 
+class _Layers:
+    """Builds hls4ml's layer list and per-layer precisions, one IR node at a time."""
+
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self.layers: list[dict] = []
+        self.precision: dict[str, dict] = {}
+        self.names: dict[str, str] = {}  # IR node -> the hls4ml layer producing its tensor
+        self.types: dict[str, tuple[str, int]] = {}  # IR node -> (precision, fraction bits)
+
+    def add(self, node, entry: dict, precision: dict):
+        name = "input_layer" if node.name == "input" else node.name
+        if not isinstance(node, Input):
+            entry["inputs"] = [self.names[i] for i in node.inputs]
+        self.layers.append({"class_name": entry.pop("class_name"), "name": name, **entry})
+        self.precision[name] = {"Precision": precision}
+        self.names[node.name] = name
+        rq = getattr(node, "requant", None)
+        if rq is not None and rq.relu and node.out.dtype.signed:
+            # an unsigned result already clamps at 0; a signed one needs hls4ml's ReLU after
+            # the cast, which is the IR's order (round, overflow, then max(y, 0))
+            relu = f"{name}_relu"
+            self.layers.append({"class_name": "Activation", "activation": "relu", "name": relu,
+                                "inputs": [name]})
+            self.precision[relu] = {"Precision": {"result": precision["result"]}}
+            self.names[node.name] = relu
+
+    def result(self, node) -> tuple[str, int]:
+        """The precision of a requantized output: the IR's rounding and overflow modes."""
+        rq = node.requant
+        where = f"{node.kind} '{node.name}'"
+        if rq.mode == "tflm":
+            raise UnsupportedByHls4ml(f"{where} uses TFLite double rounding")
+        if np.any(rq.multiplier != 1):
+            raise UnsupportedByHls4ml(f"{where} requantizes with dyadic multipliers "
+                                      f"(M={int(rq.multiplier.max())}); hls4ml rescales only "
+                                      "by powers of two")
+        return _tensor_precision(node.out, f"the output of {where}", rq.rounding, rq.overflow)
+
+    def input(self, node: Input):
+        self.types[node.name] = _tensor_precision(node.out, f"input '{node.name}'")
+        self.add(node, {"class_name": "InputLayer", "input_shape": list(node.out.shape)},
+                 {"result": self.types[node.name][0]})
+
+    def matrix(self, node):
+        """Dense, Conv1D, Conv2D: exact accumulator, one rounding into the result type."""
+        where = f"{node.kind} '{node.name}'"
+        if isinstance(node, Conv) and node.groups != 1:
+            raise UnsupportedByHls4ml(f"{where} (grouped/depthwise convolution)", by_bridge=True)
+        result, f_out = self.result(node)
+        tin = self.graph.input_types(node)[0]
+        f_in = self.types[node.inputs[0]][1]
+        w_type = _integer_type(node.weight_type, f"the weights of {where}")
+        f_w = _exponent(node.weight_scale, f"the weights of {where}")
+        f_acc = f_in + f_w
+        if np.any(node.requant.shift != f_acc - f_out):
+            raise UnsupportedByHls4ml(f"{where} shifts by {node.requant.shift.tolist()}, not "
+                                      f"the {f_acc - f_out} its scales give")
+        bias = node.bias if node.bias is not None else np.zeros(node.weight.shape[0], np.int64)
+        b_bits = signed_width(min(int(bias.min()), 0), max(int(bias.max()), 0))
+        # real values, exact in float64: hls4ml quantizes them to the precisions below;
+        # hls4ml's kernels are Keras-shaped, (*kernel, C_in, C_out)
+        entry = {"weight_data": np.ldexp(np.moveaxis(node.weight, 0, -1).astype(np.float64), -f_w),
+                 "bias_data": np.ldexp(bias.astype(np.float64), -f_acc)}
+        if isinstance(node, Dense):
+            entry.update(class_name="Dense", n_in=node.weight.shape[1], n_out=node.weight.shape[0])
+        else:
+            entry.update(self._window(node, tin, node.kernel, node.stride, node.padding))
+            entry.update(class_name=f"Conv{len(node.kernel)}D", n_chan=tin.channels,
+                         n_filt=node.out.channels)
+        self.types[node.name] = (result, f_out)
+        self.add(node, entry, {"weight": fixed(w_type.bits, w_type.signed, f_w),
+                               "bias": fixed(b_bits, True, f_acc),
+                               "accum": fixed(node.acc_bits, True, f_acc), "result": result})
+
+    @staticmethod
+    def _window(node, tin, kernel, stride, padding) -> dict:
+        if len(kernel) == 1:
+            return {"data_format": "channels_last", "in_width": tin.shape[0],
+                    "out_width": node.out.shape[0], "filt_width": kernel[0],
+                    "stride_width": stride[0], "pad_left": padding[0], "pad_right": padding[0]}
+        return {"data_format": "channels_last", "in_height": tin.shape[0],
+                "in_width": tin.shape[1], "out_height": node.out.shape[0],
+                "out_width": node.out.shape[1], "filt_height": kernel[0], "filt_width": kernel[1],
+                "stride_height": stride[0], "stride_width": stride[1], "pad_top": padding[0],
+                "pad_bottom": padding[0], "pad_left": padding[1], "pad_right": padding[1]}
+
+    def max_pool(self, node: Pool):
+        tin = self.graph.input_types(node)[0]
+        if len(node.kernel) == 1:
+            entry = {"class_name": "MaxPooling1D", "data_format": "channels_last",
+                     "n_in": tin.shape[0], "n_out": node.out.shape[0], "n_filt": tin.channels,
+                     "pool_width": node.kernel[0], "stride_width": node.stride[0],
+                     "pad_left": 0, "pad_right": 0}
+        else:
+            entry = {"class_name": "MaxPooling2D", "n_filt": tin.channels,
+                     **self._window(node, tin, node.kernel, node.stride, (0, 0))}
+            entry["pool_height"] = entry.pop("filt_height")
+            entry["pool_width"] = entry.pop("filt_width")
+        self.types[node.name] = self.types[node.inputs[0]]  # exact: same type and scale
+        self.add(node, entry, {"result": self.types[node.name][0]})
+
+    def flatten(self, node):
+        self.types[node.name] = self.types[node.inputs[0]]
+        self.add(node, {"class_name": "Reshape", "target_shape": list(node.out.shape)},
+                 {"result": self.types[node.name][0]})
+
+    def residual_add(self, node: Add):
+        """hls4ml adds the two fixed-point values exactly and casts the sum to the result type:
+        the IR's aligned sum rounded once."""
+        result, f_out = self.result(node)
+        fa, fb = (self.types[i][1] for i in node.inputs)
+        if np.any(node.input_multipliers != 1) or \
+                np.any(node.input_shifts != np.array([[fa - f_out], [fb - f_out]])):
+            raise UnsupportedByHls4ml(f"Add '{node.name}' rescales its inputs by non-powers of two")
+        self.types[node.name] = (result, f_out)
+        self.add(node, {"class_name": "Merge", "op": "add"}, {"result": result})
+
+
 def layer_list(graph: Graph) -> tuple[list[dict], dict]:
     """hls4ml's layer list and per-layer precision config for ``graph``, or UnsupportedByHls4ml."""
-    names = {n.name: (f"{n.name}_layer" if n.name == "input" else n.name) for n in graph}
-    layers, precision = [], {}
+    build = _Layers(graph)
     for node in graph:
-        name = names[node.name]
         if isinstance(node, Input):
-            result, _ = _tensor_precision(node.out, f"input '{node.name}'")
-            layers.append({"class_name": "InputLayer", "name": name,
-                           "input_shape": list(node.out.shape)})
-            precision[name] = {"Precision": {"result": result}}
-            continue
-        if not isinstance(node, Dense):
-            raise UnsupportedByHls4ml(f"{node.kind} '{node.name}' (it maps Input and Dense "
-                                      "layers of fixed-point models)", by_bridge=True)
-        layers.append(_dense(node, graph, name, names, precision))
-        if node.requant.relu and node.out.dtype.signed:
-            # an unsigned result already clamps at 0; a signed one needs hls4ml's ReLU after the
-            # cast, which is the IR's order (round, overflow, then max(y, 0))
-            relu = f"{name}_relu"
-            layers.append({"class_name": "Activation", "activation": "relu", "name": relu,
-                           "inputs": [name]})
-            precision[relu] = {"Precision": {"result": precision[name]["Precision"]["result"]}}
-            names[node.name] = relu
-    return layers, precision
-
-
-def _dense(node: Dense, graph: Graph, name: str, names: dict, precision: dict) -> dict:
-    where = f"Dense '{node.name}'"
-    rq = node.requant
-    if rq.mode == "tflm":
-        raise UnsupportedByHls4ml(f"{where} uses TFLite double rounding")
-    if np.any(rq.multiplier != 1):
-        raise UnsupportedByHls4ml(f"{where} requantizes with dyadic multipliers "
-                                  f"(M={int(rq.multiplier.max())}); hls4ml rescales only by "
-                                  "powers of two")
-    tin = graph.input_types(node)[0]
-    _, f_in = _tensor_precision(tin, f"the input of {where}")
-    w_type = _integer_type(node.weight_type, f"the weights of {where}")
-    f_w = _exponent(node.weight_scale, f"the weights of {where}")
-    result, f_out = _tensor_precision(node.out, f"the output of {where}", rq.rounding, rq.overflow)
-    f_acc = f_in + f_w
-    if np.any(rq.shift != f_acc - f_out):
-        raise UnsupportedByHls4ml(f"{where} shifts by {rq.shift.tolist()}, not the "
-                                  f"{f_acc - f_out} its scales give")
-    bias = node.bias if node.bias is not None else np.zeros(node.weight.shape[0], np.int64)
-    b_bits = signed_width(min(int(bias.min()), 0), max(int(bias.max()), 0))
-    precision[name] = {"Precision": {
-        "weight": fixed(w_type.bits, w_type.signed, f_w),
-        "bias": fixed(b_bits, True, f_acc),
-        "accum": fixed(node.acc_bits, True, f_acc),
-        "result": result}}
-    # real values, exact in float64: hls4ml quantizes them to the precisions above
-    return {"class_name": "Dense", "name": name, "inputs": [names[node.inputs[0]]],
-            "n_in": node.weight.shape[1], "n_out": node.weight.shape[0],
-            "weight_data": np.ldexp(node.weight.T.astype(np.float64), -f_w),
-            "bias_data": np.ldexp(bias.astype(np.float64), -f_acc)}
+            build.input(node)
+        elif isinstance(node, (Dense, Conv)):
+            build.matrix(node)
+        elif isinstance(node, Pool) and node.mode == "max":
+            build.max_pool(node)
+        elif isinstance(node, (Flatten, Reshape)) and len(node.out.shape) == 1:
+            build.flatten(node)
+        elif isinstance(node, Add):
+            build.residual_add(node)
+        else:
+            raise UnsupportedByHls4ml(f"{node.kind} '{node.name}' (it maps Dense, Conv1D/Conv2D, "
+                                      "max pooling, Flatten and Add of fixed-point models)",
+                                      by_bridge=True)
+    return build.layers, build.precision
 
 
 def _options(options: dict) -> dict:
