@@ -191,7 +191,7 @@ Ports: {ports}. Minifloat tensors travel as their bit patterns.
 | `firmware/ap_types/` | Xilinx ap_int/ap_fixed headers (Apache-2.0) for g++ only |
 | `tb/{top}_tb.cpp` | testbench: reads `{TB_DIR}/tb_input.dat`, compares with `{TB_DIR}/tb_expected.dat`, counts mismatches |
 | `{TB_DIR}/` | {samples} golden samples (seed 0), one per line |
-| `Makefile` | g++ C-simulation: `make csim` |
+| `Makefile` | g++ C-simulation: `make csim`; `make build/csim_trace` records every layer's output |
 | `build_prj.tcl` | Vitis HLS: csim, csynth, cosim, export (`vitis_hls -f build_prj.tcl -tclargs part={part} clock={clock}`) |
 
 Check bit-exactness against edgeq's golden reference with `edgeq verify .` (compiles with g++
