@@ -124,6 +124,10 @@ def _pair(v, nd: int) -> tuple[int, ...]:
     return tuple(int(a) for a in v) if isinstance(v, (tuple, list)) else (int(v),) * nd
 
 
+def _first_arg(node: fx.Node):
+    return node.args[0] if node.args else next(iter(node.kwargs.values()), None)
+
+
 _RELU_FNS = (F.relu, torch.relu, torch.relu_)
 _ADD_FNS = (operator.add, operator.iadd, torch.add)
 _IDENTITY_MODULES = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Identity)
@@ -189,7 +193,7 @@ class _Lowering:
 
     # ---- activations
     def _activation(self, node: fx.Node, act: str):
-        op = self._input(node, node.args[0] if node.args else node.kwargs.get("input"))
+        op = self._input(node, _first_arg(node))
         self._fuse(node, op, act)
         self._alias(node, op)
 
@@ -243,7 +247,7 @@ class _Lowering:
         return LoweredModel(self.ops, self.layers, type(self.gm).__name__)
 
     def _module(self, node: fx.Node, m: nn.Module):
-        x = self._input(node, node.args[0]) if node.args else None
+        x = self._input(node, _first_arg(node))
         shape = self._shape(node) if node.meta.get("tensor_meta") is not None else None
         if isinstance(m, _IDENTITY_MODULES):
             return self._alias(node, x)

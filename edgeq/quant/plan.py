@@ -77,6 +77,8 @@ class Settings:
     weight_method: str = "mse"
     multiplier_bits: int = 16
     output_margin: float = 1.5
+    input_scale: float | None = None  # fixed input scale (e.g. 1/4096 for 12-bit ADC codes)
+    input_signed: bool | None = None  # None: signed when the calibration data has negatives
 
     def bits(self, table, op: FloatOp, what: str) -> int:
         bits = table.get(op.name) if isinstance(table, dict) else table
@@ -122,9 +124,10 @@ def make_plan(lowered: LoweredModel, calib: torch.Tensor, s: Settings,
     for op in ops:
         if op.kind == "input":
             v = values[op.name]
-            signed = bool(v.min() < 0)
-            plan.tensors[op.name] = TensorQuant(s.input_bits, signed, activation_scale(
-                v, s.input_bits, signed, s.method, s.percentile))
+            signed = bool(v.min() < 0) if s.input_signed is None else s.input_signed
+            scale = (float(as_scale(s.input_scale)) if s.input_scale is not None else
+                     activation_scale(v, s.input_bits, signed, s.method, s.percentile))
+            plan.tensors[op.name] = TensorQuant(s.input_bits, signed, scale)
             continue
         tin = plan.tensors[op.inputs[0]]
         if op.kind in ("maxpool", "flatten"):

@@ -120,16 +120,24 @@ class PTQResult:
         y = self.run_integers(x) * self.graph.output.out.scale
         return from_ir_layout(self.lowered.output, y)
 
-    def agreement(self, x, model: SimulatedModel | None = None) -> dict[str, float]:
-        """Per op, the fraction of the golden's integers equal to a simulation's codes (the
-        fake-quant model by default), in topological order; ``"output"`` repeats the last."""
+    def agreement(self, x, model: SimulatedModel | None = None, per_layer: bool = False,
+                  tolerance: int = 0) -> dict[str, float]:
+        """Per op, the fraction of the golden's integers equal to (within ``tolerance`` of) a
+        simulation's codes (the fake-quant model by default); ``"output"`` repeats the last op.
+        The simulation runs on its own codes end to end, or with ``per_layer`` each op is fed
+        the golden's inputs."""
         trace_ = golden.run(self.graph, self.quantize_input(x), trace=True)
-        codes = (model or self.fake_quant).codes(torch.as_tensor(np.asarray(x), dtype=torch.float32))
+        given = None
+        if per_layer:
+            given = {op.name: from_ir_layout(op, trace_[op.name]) for op in self.lowered.ops
+                     if op.name in trace_}
+        codes = (model or self.fake_quant).codes(
+            torch.as_tensor(np.asarray(x), dtype=torch.float32), given)
         rates = {}
         for op in self.lowered.ops:
             if op.name in trace_:
                 sim = to_ir_layout(op, codes[op.name].numpy())
-                rates[op.name] = float(np.mean(sim == trace_[op.name]))
+                rates[op.name] = float(np.mean(np.abs(sim - trace_[op.name]) <= tolerance))
         rates["output"] = rates[self.lowered.output.name]
         return rates
 
@@ -149,7 +157,8 @@ def _check_settings(s: Settings):
 def quantize(model: nn.Module, calib, *, weight_bits: int | dict = 8, act_bits: int | dict = 8,
              input_bits: int = 8, output_bits: int = 16, method: str = "mse",
              percentile: float = 99.99, weight_method: str = "mse", multiplier_bits: int = 16,
-             output_margin: float = 1.5, equalize: bool = False, gptq: bool = False,
+             output_margin: float = 1.5, input_scale: float | None = None,
+             input_signed: bool | None = None, equalize: bool = False, gptq: bool = False,
              bias_correction: bool = False, name: str | None = None) -> PTQResult:
     """Quantize a float ``model`` (traceable by torch.fx) with calibration batch ``calib``.
 
@@ -157,11 +166,13 @@ def quantize(model: nn.Module, calib, *, weight_bits: int | dict = 8, act_bits: 
     activation widths name the op producing the tensor). ``method`` picks activation ranges
     (minmax, percentile, mse), ``weight_method`` weight ranges (minmax, mse). The last op's
     output is ``output_bits`` wide with ``output_margin`` headroom over the calibrated range.
-    ``equalize`` (cross-layer equalization), ``gptq`` and ``bias_correction`` run Brevitas' PTQ
+    The input is ``input_bits`` wide, signed if ``input_signed`` (default: if the calibration
+    data has negatives), with a calibrated scale unless ``input_scale`` fixes it (1/4096 makes
+    12-bit ADC codes divided by 4096 exact). ``equalize`` (cross-layer equalization), ``gptq`` and ``bias_correction`` run Brevitas' PTQ
     tools on the float weights before integerization (see docs/PTQ.md for what they buy).
     """
     s = Settings(weight_bits, act_bits, input_bits, output_bits, method, percentile,
-                 weight_method, multiplier_bits, output_margin)
+                 weight_method, multiplier_bits, output_margin, input_scale, input_signed)
     _check_settings(s)
     calib = torch.as_tensor(np.asarray(calib), dtype=torch.float32)
     gm = trace(model)

@@ -1,8 +1,8 @@
 """Running a quantization plan in PyTorch, in the model's own (channels-first) layout.
 
 ``mode="fake"`` is the usual fake-quant float model: dequantized weights and activations, the
-layer computed in float32, the result divided by the output scale and rounded half to even
-(``torch.round``). ``mode="integer"`` is an integer-only simulation: exact integer
+layer computed in float32, the result divided by the output scale and rounded, half up like
+the hardware (an average pool averages the codes, so its ties stay exact ties). ``mode="integer"`` is an integer-only simulation: exact integer
 accumulators and the dyadic requantization ``(acc*M + 2**(c-1)) >> c``. The integer mode must
 equal the golden (which runs the IR, channels-last) on every element: it is an independent
 check of the IR emission (layout, weight permutation, padding, pooling, residual alignment).
@@ -34,6 +34,10 @@ def _dyadic(m, bits: int, ndim: int):
     return _channel(M, ndim), _channel(c, ndim)
 
 
+def _round_half_up(v: torch.Tensor) -> torch.Tensor:
+    return torch.floor(v + 0.5)
+
+
 def _round_shift(acc: torch.Tensor, M: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
     """``(acc*M + 2**(c-1)) >> c`` in int64 (ties toward +inf, as DESIGN.md's dyadic form)."""
     return (acc * M + (torch.ones_like(c) << (c - 1))) >> c
@@ -53,14 +57,17 @@ class SimulatedModel(nn.Module):
         return self.codes(x)[out.name].double() * self.plan.tensors[out.name].scale
 
     @torch.no_grad()
-    def codes(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def codes(self, x: torch.Tensor, given: dict | None = None) -> dict[str, torch.Tensor]:
+        """Every op's integer codes. ``given`` (op name -> codes) replaces the simulation's own
+        inputs of each op, to compare one layer at a time without errors carried along."""
         values: dict[str, torch.Tensor] = {}
+        given = given or {}
         for op in self.lowered.ops:
             t = self.plan.tensors[op.name]
             if op.kind == "input":
                 y = torch.round(torch.as_tensor(x, dtype=torch.float64) / t.scale)
             else:
-                y = self._op(op, [values[i] for i in op.inputs])
+                y = self._op(op, [torch.as_tensor(given.get(i, values[i])) for i in op.inputs])
             values[op.name] = y.clamp(t.lo, t.hi).to(torch.int64)
         return values
 
@@ -95,7 +102,7 @@ class SimulatedModel(nn.Module):
             b_real = None if lq.bias is None else torch.as_tensor(lq.bias * (s_in * lq.scale))
             y = self._conv(op, x.float() * np.float32(s_in), w_real.float(),
                            None if b_real is None else b_real.float())
-            return torch.round(y / np.float32(s_out))
+            return _round_half_up(y / np.float32(s_out))
         bound = int(np.abs(lq.weight).reshape(len(lq.weight), -1).sum(axis=1).max()) * int(
             x.abs().max()) + (0 if lq.bias is None else int(np.abs(lq.bias).max()))
         if bound >= EXACT:
@@ -118,7 +125,7 @@ class SimulatedModel(nn.Module):
                 x = x.unfold(2 + axis, kk, ss)  # windows appended as trailing axes
             k = prod(op.kernel)
         if self.mode == "fake":
-            return torch.round((x.float() * np.float32(s_in)).mean(dim=dims) / np.float32(s_out))
+            return _round_half_up(x.float().mean(dim=dims) * np.float32(s_in / s_out))
         acc = x.to(torch.int64).sum(dim=dims)
         m = np.float64(s_in) / (k * np.float64(s_out))
         return _round_shift(acc, *_dyadic(np.full(acc.shape[1], m), self.plan.multiplier_bits,
@@ -128,7 +135,7 @@ class SimulatedModel(nn.Module):
         scales = [self.plan.tensors[i].scale for i in op.inputs]
         if self.mode == "fake":
             y = sum(v.float() * np.float32(s) for v, s in zip(xs, scales))
-            return torch.round(y / np.float32(s_out))
+            return _round_half_up(y / np.float32(s_out))
         pairs = [dyadic_multipliers(np.float64(s) / np.float64(s_out), self.plan.multiplier_bits)
                  for s in scales]
         c = max(int(p[1][0]) for p in pairs)
