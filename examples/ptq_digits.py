@@ -102,9 +102,9 @@ def accuracy(predict, x, y) -> float:
     return float(np.mean(logits.argmax(axis=1) == np.asarray(y))) * 100
 
 
-def trained(name: str, make, fit) -> nn.Module:
+def trained(name: str, make, fit, version: int = VERSION) -> nn.Module:
     """``make()`` trained by ``fit(model)``, cached in ``$EDGEQ_CACHE`` (default ~/.cache/edgeq)."""
-    path = CACHE / f"{name}-v{VERSION}.pt"
+    path = CACHE / f"{name}-v{version}.pt"
     torch.manual_seed(SEED)
     model = make()
     if path.exists():

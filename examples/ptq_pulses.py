@@ -62,7 +62,7 @@ class PulseCNN(nn.Module):
         return self.fc2(F.relu(self.fc1(torch.flatten(h, 1))))
 
 
-def fit(model: nn.Module, epochs: int = 30):
+def fit(model: nn.Module, epochs: int = 60):
     x, amp, t0, _ = dataset(TRAIN, SEED)
     x, y = torch.from_numpy(x), torch.from_numpy(targets(amp, t0))
     torch.manual_seed(SEED)
@@ -80,7 +80,7 @@ def fit(model: nn.Module, epochs: int = 30):
 
 def model() -> nn.Module:
     """The trained pulse regressor (deterministic, cached like the digits models)."""
-    return trained("pulse_cnn", PulseCNN, fit)
+    return trained("pulse_cnn", PulseCNN, fit, version=2)
 
 
 def calibration() -> np.ndarray:
