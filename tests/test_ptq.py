@@ -329,3 +329,41 @@ def test_bad_settings_are_named():
         quantize(model, x, weight_bits={"c0": 8})
     with pytest.raises(PTQError, match="cannot run on calibration data of shape"):
         quantize(model, torch.randn(8, 3, 8, 8))
+
+
+FACTORY = '''
+import torch
+from torch import nn
+
+
+def make():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(6, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3)).eval()
+
+
+def bad():
+    return nn.Sequential(nn.Linear(6, 3), nn.Tanh())
+'''
+
+
+def test_cli_quantizes_a_factory_and_refuses_to_overwrite(tmp_path, capsys):
+    from edgeq.cli import main
+
+    (tmp_path / "factory.py").write_text(FACTORY)
+    calib = np.random.default_rng(0).normal(size=(64, 6)).astype(np.float32)
+    np.save(tmp_path / "calib.npy", calib)
+    out = tmp_path / "m.edgeq"
+    args = ["quantize", "ptq", f"{tmp_path / 'factory.py'}:make", "--calib",
+            str(tmp_path / "calib.npy"), "-o", str(out), "--weight-bits", "6", "--no-gptq"]
+    assert main(args) == 0
+    assert "integer simulation (PyTorch layout) equals the golden: yes" in capsys.readouterr().out
+    graph = load(out)
+    assert [n.weight_type.bits for n in graph if hasattr(n, "weight_type")] == [6, 6]
+    before = out.read_bytes()
+    assert main(args[:-3]) == 2  # exists, no --force
+    assert "exists; pass --force" in capsys.readouterr().out and out.read_bytes() == before
+    assert main(args + ["--force"]) == 0
+    bad = ["quantize", "ptq", f"{tmp_path / 'factory.py'}:bad", "--calib",
+           str(tmp_path / "calib.npy"), "-o", str(tmp_path / "bad.edgeq")]
+    assert main(bad) == 2
+    assert "Tanh '1': is not supported" in capsys.readouterr().out
