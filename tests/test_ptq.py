@@ -65,13 +65,12 @@ class Pulse1d(nn.Module):
         self.c1 = nn.Conv1d(2, 6, 5, stride=2, padding=2)
         self.bn1 = nn.BatchNorm1d(6)
         self.c2 = nn.Conv1d(6, 6, 3, padding=1, groups=3)
-        self.pool = nn.AvgPool1d(2)
         self.gap = nn.AdaptiveAvgPool1d(1)
         self.fc = nn.Linear(6, 3)
 
     def forward(self, x):
         h = torch.relu(self.bn1(self.c1(x)))
-        h = self.pool(torch.clamp(self.c2(h), 0, 6))
+        h = F.avg_pool1d(torch.clamp(self.c2(h), 0, 6), 2)
         return self.fc(self.gap(h).flatten(1))
 
 

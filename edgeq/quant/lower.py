@@ -130,6 +130,14 @@ def _first_arg(node: fx.Node):
 
 _RELU_FNS = (F.relu, torch.relu, torch.relu_)
 _ADD_FNS = (operator.add, operator.iadd, torch.add)
+_POOL_FNS = {F.max_pool1d: "maxpool", F.max_pool2d: "maxpool", F.avg_pool1d: "avgpool",
+             F.avg_pool2d: "avgpool"}
+_POOL_PARAMS = {  # positional parameters of the functional pools
+    "maxpool": ("input", "kernel_size", "stride", "padding", "dilation", "ceil_mode",
+                "return_indices"),
+    "avgpool": ("input", "kernel_size", "stride", "padding", "ceil_mode", "count_include_pad",
+                "divisor_override"),
+}
 _IDENTITY_MODULES = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Identity)
 _FLATTEN_METHODS = ("flatten", "view", "reshape")
 
@@ -302,19 +310,15 @@ class _Lowering:
             return self._mean(node)
         if f is operator.getitem and node.meta.get("tensor_meta") is None:
             return  # e.g. x.size()[0] feeding a view: shapes come from ShapeProp
-        if f in (F.max_pool1d, F.max_pool2d, F.avg_pool1d, F.avg_pool2d):
-            kind = "maxpool" if f in (F.max_pool1d, F.max_pool2d) else "avgpool"
-            x = self._input(node, node.args[0])
-            k = self._arg(node, 1, "kernel_size")
-            s = self._arg(node, 2, "stride", None)
-            p = self._arg(node, 3, "padding", 0)
-            extra = {"maxpool": ("dilation", 1), "avgpool": ("ceil_mode", False)}[kind]
-            d = self._arg(node, 4, extra[0], extra[1]) if kind == "maxpool" else 1
-            ceil = self._arg(node, 5 if kind == "maxpool" else 4, "ceil_mode", False)
-            if kind == "avgpool" and self._arg(node, 6, "divisor_override", None):
+        if f in _POOL_FNS:
+            kind = _POOL_FNS[f]
+            a = dict(zip(_POOL_PARAMS[kind], node.args)) | dict(node.kwargs)
+            if a.get("divisor_override"):
                 self._fail(node, "divisor_override is not supported")
-            return self._pool(node, kind, x, self._shape(node), k, s, p, d, ceil,
-                              node.kwargs.get("return_indices", False))
+            return self._pool(node, kind, self._input(node, a["input"]), self._shape(node),
+                              a["kernel_size"], a.get("stride"), a.get("padding", 0),
+                              a.get("dilation", 1), a.get("ceil_mode", False),
+                              a.get("return_indices", False))
         if f in (F.adaptive_avg_pool1d, F.adaptive_avg_pool2d):
             return self._adaptive(node, self._input(node, node.args[0]), self._shape(node))
         self._fail(node, f"is not supported; supported ops: {SUPPORTED}")
