@@ -2,6 +2,7 @@
 brute force, budgets, and an assignment carried through PTQ into the IR."""
 
 import itertools
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -174,3 +175,5 @@ def test_an_assignment_goes_through_ptq_into_the_ir():
     for name, bits in assignment.act_bits.items():
         assert result.graph[name].out.dtype.bits == bits
     assert sum(n.weight_bits() for n in result.graph) <= 0.5 * full
+    assert json.loads(assignment.to_json()) == {"weight": assignment.weight_bits,
+                                                "act": assignment.act_bits}

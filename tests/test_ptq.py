@@ -218,7 +218,9 @@ def test_saved_model_round_trips(tmp_path):
     _, x, result = _quantized("pulse1d")
     path = result.save(tmp_path / "p.edgeq")
     q = result.quantize_input(x)
-    assert np.array_equal(golden.run(load(path), q), golden.run(result.graph, q))
+    loaded = load(path)
+    assert np.array_equal(golden.run(loaded, q), golden.run(result.graph, q))
+    assert loaded.metadata["ptq"]["method"] == "mse" and loaded.metadata["ptq"]["gptq"] is False
     with pytest.raises(FileExistsError):
         result.save(path)
 

@@ -14,6 +14,7 @@ per-layer FPGA resources (LUT/DSP/BRAM from a cost model) all are: a cost model 
 implementing ``layer_cost``.
 """
 
+import json
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -51,6 +52,10 @@ class Assignment:
     def ptq_kwargs(self) -> dict:
         """Keyword arguments of ``edgeq.quant.ptq.quantize``."""
         return {"weight_bits": dict(self.weight_bits), "act_bits": dict(self.act_bits)}
+
+    def to_json(self) -> str:
+        """The ``--bits`` file of ``edgeq quantize ptq``."""
+        return json.dumps({"weight": self.weight_bits, "act": self.act_bits}, indent=1)
 
 
 class Budget(Protocol):

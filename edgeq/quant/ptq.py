@@ -10,7 +10,7 @@ M of ``multiplier_bits`` bits (DESIGN.md). No float remains at inference.
     result.agreement(x)                      # golden vs fake-quant codes, per layer
 """
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +53,8 @@ def _dense_weight(weight: np.ndarray, source: FloatOp) -> np.ndarray:
     return np.moveaxis(w, 1, -1).reshape(len(weight), -1)
 
 
-def build_graph(lowered: LoweredModel, plan: QuantPlan, name: str = "model") -> Graph:
+def build_graph(lowered: LoweredModel, plan: QuantPlan, name: str = "model",
+                metadata: dict | None = None) -> Graph:
     """The IR of a quantization plan."""
     b = GraphBuilder(name, requant="dyadic", multiplier_bits=plan.multiplier_bits)
     ir_name: dict[str, str] = {}
@@ -88,7 +89,7 @@ def build_graph(lowered: LoweredModel, plan: QuantPlan, name: str = "model") -> 
                 ir_name[op.name] = b.flatten(x, name=op.name)
         except ValueError as e:
             raise PTQError(f"{op.source}: {e}") from e
-    return b.build({"frontend": "edgeq.quant.ptq"})
+    return b.build({"frontend": "edgeq.quant.ptq", **(metadata or {})})
 
 
 @dataclass
@@ -193,5 +194,6 @@ def quantize(model: nn.Module, calib, *, weight_bits: int | dict = 8, act_bits: 
 
         overrides = tune_weights(lowered, calib, s, gptq=gptq, bias_correction=bias_correction)
     plan = make_plan(lowered, calib, s, overrides)
-    graph = build_graph(lowered, plan, name or type(model).__name__)
+    graph = build_graph(lowered, plan, name or type(model).__name__,
+                        {"ptq": {**asdict(s), **tools}})
     return PTQResult(graph, lowered, plan, s, tools)
