@@ -202,6 +202,66 @@ def cmd_verify(args):
     return 0 if result.bit_exact else 1
 
 
+def _load_factory(spec: str):
+    """``module:function`` (importable from the current folder) or ``path/file.py:function``."""
+    import importlib
+    import importlib.util
+
+    target, sep, attr = spec.rpartition(":")
+    if not sep or not target or not attr:
+        raise ValueError(f"model factory must be module:function or file.py:function, got {spec!r}")
+    if target.endswith(".py"):
+        path = Path(target)
+        if not path.is_file():
+            raise FileNotFoundError(f"model factory file {path} does not exist")
+        sys.path.insert(0, str(path.resolve().parent))  # its own sibling imports
+        spec_ = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(spec_)
+        spec_.loader.exec_module(module)
+    else:
+        sys.path.insert(0, os.getcwd())
+        try:
+            module = importlib.import_module(target)
+        except ImportError as e:
+            raise ValueError(f"cannot import the model factory module {target!r}: {e}") from e
+    if not callable(getattr(module, attr, None)):
+        raise TypeError(f"{target} has no function {attr!r}")
+    return getattr(module, attr)
+
+
+def cmd_quantize_ptq(args):
+    import json
+
+    from .quant.ptq import quantize
+
+    out = Path(args.output)
+    if out.exists() and not args.force:
+        raise FileExistsError(f"{out} exists; pass --force to overwrite it")
+    bits = json.loads(Path(args.bits).read_text()) if args.bits else {}
+    model = _load_factory(args.factory)()
+    calib = np.load(args.calib, allow_pickle=False)
+    result = quantize(model, calib, weight_bits=bits.get("weight", args.weight_bits),
+                      act_bits=bits.get("act", args.act_bits), input_bits=args.input_bits,
+                      output_bits=args.output_bits, input_scale=args.input_scale,
+                      method=args.method, percentile=args.percentile,
+                      weight_method=args.weight_method, multiplier_bits=args.multiplier_bits,
+                      equalize=args.equalize, gptq=args.gptq,
+                      bias_correction=args.bias_correction, name=args.name)
+    result.save(out, force=args.force)
+    console.print(inspect_table(result.graph))
+    sample = calib[:256]
+    exact = min(result.agreement(sample, result.integer_model).values()) == 1.0
+    rates = result.agreement(sample, per_layer=True)
+    output = rates.pop(result.lowered.output.name)
+    near = result.agreement(sample, per_layer=True, tolerance=1)["output"]
+    console.print(f"integer simulation (PyTorch layout) equals the golden: {'yes' if exact else 'NO'}")
+    console.print(f"golden vs fake-quant codes, layer by layer on {len(sample)} calibration "
+                  f"samples: {100 * min(rates.values()):.2f}% equal in the worst hidden layer; "
+                  f"output {100 * output:.2f}% equal, {100 * near:.2f}% within 1")
+    console.print(f"wrote {out}")
+    return 0 if exact else 1
+
+
 def cmd_demo(args):
     from .demo import run_demo
 
@@ -240,6 +300,33 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--junit", help="JUnit XML path (default: FOLDER/verify.xml)")
     s.set_defaults(func=cmd_verify)
+
+    q = sub.add_parser("quantize", help="quantize a float PyTorch model to an .edgeq model")
+    qsub = q.add_subparsers(dest="method_name", required=True)
+    s = qsub.add_parser("ptq", help="integer-only post-training quantization (docs/PTQ.md)")
+    s.add_argument("factory", help="module:function or file.py:function returning the model")
+    s.add_argument("--calib", required=True, help=".npy float calibration batch (model layout)")
+    s.add_argument("-o", "--output", required=True, help="the .edgeq file to write")
+    s.add_argument("--weight-bits", type=int, default=8)
+    s.add_argument("--act-bits", type=int, default=8)
+    s.add_argument("--bits", help='JSON file {"weight": {layer: bits}, "act": {layer: bits}}')
+    s.add_argument("--input-bits", type=int, default=8)
+    s.add_argument("--input-scale", type=float, help="fixed input scale (default: calibrated)")
+    s.add_argument("--output-bits", type=int, default=16)
+    s.add_argument("--method", choices=["minmax", "percentile", "mse"], default="mse",
+                   help="activation range calibration")
+    s.add_argument("--percentile", type=float, default=99.99)
+    s.add_argument("--weight-method", choices=["minmax", "mse"], default="mse")
+    s.add_argument("--multiplier-bits", type=int, default=16, help="dyadic multiplier width B")
+    on_off = argparse.BooleanOptionalAction
+    s.add_argument("--equalize", action=on_off, default=False,
+                   help="Brevitas cross-layer equalization")
+    s.add_argument("--gptq", action=on_off, default=True, help="Brevitas GPTQ on the weights")
+    s.add_argument("--bias-correction", action=on_off, default=False,
+                   help="Brevitas bias correction")
+    s.add_argument("--name", help="model name in the .edgeq file")
+    s.add_argument("--force", action="store_true", help="overwrite the output file")
+    s.set_defaults(func=cmd_quantize_ptq)
 
     s = sub.add_parser("demo", help="the end-to-end example on scikit-learn's digits")
     s.add_argument("--workdir", help="where to write the demo's files (default: a temp folder)")
