@@ -14,7 +14,7 @@ import numpy as np
 
 from ..ir import Graph
 from ..numerics import MinifloatType
-from .qonnx import UnsupportedModelError, import_qonnx
+from .qonnx import MULTIPLIER_BITS, UnsupportedModelError, import_qonnx
 
 
 def supported_modules() -> dict:
@@ -86,7 +86,8 @@ def export_qonnx(model, example_input, path) -> Path:
     return path
 
 
-def import_brevitas(model, example_input, name: str = "model", multiplier_bits: int = 16,
+def import_brevitas(model, example_input, name: str = "model",
+                    multiplier_bits: int = MULTIPLIER_BITS,
                     keep_onnx: str | Path | None = None) -> Graph:
     """The IR graph of a Brevitas model (through its QONNX export).
 

@@ -6,6 +6,8 @@ their quantized versions with the preset's quantizers, puts a quantizer on the i
 every layer that has no quantized activation, and aligns the inputs of residual adds.
 """
 
+import copy
+
 import numpy as np
 
 from .presets import Preset
@@ -13,13 +15,13 @@ from .presets import preset as as_preset
 
 
 def fuse_batchnorm(model):
-    """The model traced with every BatchNorm folded into the conv/linear before it (eval-mode
-    statistics), using Brevitas' ``MergeBatchNorm``."""
+    """A traced copy of the model with every BatchNorm folded into the conv/linear before it
+    (eval-mode statistics), by Brevitas' ``MergeBatchNorm``. The model itself is unchanged."""
     from brevitas.fx import symbolic_trace
     from brevitas.graph.fixed_point import MergeBatchNorm
 
     training = model.training
-    model.eval()
+    model = copy.deepcopy(model).eval()
     graph_model = MergeBatchNorm().apply(symbolic_trace(model))
     graph_model.train(training)
     return graph_model
@@ -59,6 +61,27 @@ def _functional_to_module():
                                                        (torch.relu_, nn.ReLU))
 
 
+def _flatten_modules_to_calls(graph_model):
+    """``nn.Flatten`` modules as ``torch.flatten`` calls: Brevitas' quantizer sees a quantized
+    tensor through the call, but would requantize after the module."""
+    import torch
+    from torch import nn
+
+    for node in list(graph_model.graph.nodes):
+        if node.op == "call_module" and isinstance(graph_model.get_submodule(node.target),
+                                                   nn.Flatten):
+            module = graph_model.get_submodule(node.target)
+            with graph_model.graph.inserting_after(node):
+                call = graph_model.graph.call_function(
+                    torch.flatten, (node.args[0], module.start_dim, module.end_dim))
+            node.replace_all_uses_with(call)
+            graph_model.graph.erase_node(node)
+    graph_model.graph.eliminate_dead_code()
+    graph_model.delete_all_unused_submodules()
+    graph_model.recompile()
+    return graph_model
+
+
 def _output_node(graph_model):
     (out,) = [n for n in graph_model.graph.nodes if n.op == "output"]
     arg = out.args[0]
@@ -85,8 +108,9 @@ def quantize_model(model, preset="int8", input_signed: bool | None = None, examp
     if input_signed is None:
         input_signed = example_input is None or bool(np.min(np.asarray(example_input)) < 0)
     training = model.training
-    model.eval()
+    model = copy.deepcopy(model).eval()  # tracing shares modules; folding BN edits them
     graph_model = TorchFunctionalToModule(_functional_to_module()).apply(symbolic_trace(model))
+    graph_model = _flatten_modules_to_calls(graph_model)
     graph_model = preprocess_for_quantize(graph_model, trace_model=False, relu6_to_relu=False,
                                           equalize_iters=0, merge_bn=True)
     try:

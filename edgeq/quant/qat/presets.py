@@ -151,19 +151,22 @@ def qonnx_manager():
                 {"handlers": QONNXManager.handlers + [handler]})
 
 
-def bias_quant(bits: int = 32, minifloat: bool = False):
+def bias_quant(bits: int = 32, grid_bits: int = 0):
     """Integer bias at the accumulator scale (input scale x weight scale).
 
-    A minifloat accumulator counts much finer units, so its bias takes ``bits + 16`` bits.
+    ``grid_bits > 0`` is for a minifloat layer, whose accumulator counts grid units
+    ``2**grid_bits`` times finer than Brevitas' scales: the bias takes that many more bits, up
+    to 62 (wide formats such as e5m2 then saturate a bias above 2**61 grid units, in Brevitas
+    and in the IR alike).
     """
     from brevitas.quant.scaled_int import IntBias
 
     if not 8 <= bits <= 48:
         raise ValueError(f"bias width {bits} must be in 8..48")
     attrs = {"bit_width": bits}
-    if minifloat:
-        attrs.update(bit_width=min(bits + 16, 64), proxy_class=accumulator_bias_proxy())
-    return type(f"Bias{attrs['bit_width']}{'_acc' if minifloat else ''}", (IntBias,), attrs)
+    if grid_bits:
+        attrs.update(bit_width=min(bits + grid_bits, 62), proxy_class=accumulator_bias_proxy())
+    return type(f"Bias{attrs['bit_width']}{'_acc' if grid_bits else ''}", (IntBias,), attrs)
 
 
 def trunc_quant(bits: int):
@@ -223,7 +226,9 @@ class Preset:
         return act_quant(self.output_format, True, self.scaling)
 
     def bias_quant(self):
-        return bias_quant(self.bias_bits, self.minifloat)
+        units = [parse_format(f) for f in (self.weights, self.act_format)]
+        grid_bits = -sum(f.grid_exponent for f in units if isinstance(f, MinifloatType))
+        return bias_quant(self.bias_bits, grid_bits if self.minifloat else 0)
 
     def trunc_quant(self):
         fmt = parse_format(self.act_format)
