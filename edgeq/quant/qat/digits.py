@@ -6,6 +6,7 @@ on every test element. ``train_digits_mlp`` is the quick version for ``edgeq dem
 """
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,26 +89,41 @@ def ir_accuracy(graph: Graph, x, y) -> float:
     return float(np.mean(out.argmax(axis=1) == np.asarray(y)))
 
 
-def train_digits(arch: str = "mlp", preset="int8", float_epochs: int = 60, qat_epochs: int = 30,
-                 seed: int = 0, hidden=(64, 32), channels=(8, 16), multiplier_bits: int = 24,
-                 data: DigitsData | None = None) -> DigitsResult:
-    """Float training, conversion, calibration, QAT, import and the bit-exactness check."""
+@contextmanager
+def _one_thread():
+    """Models this small only lose time to thread handoffs (and the cores are shared)."""
     import torch
 
-    p = as_preset(preset)
-    if arch not in ("mlp", "cnn"):
-        raise ValueError(f"arch {arch!r} is not 'mlp' or 'cnn'")
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # models this small only lose time to thread handoffs
+    torch.set_num_threads(1)
     try:
-        return _train_digits(arch, p, float_epochs, qat_epochs, seed, hidden, channels,
-                             multiplier_bits, data)
+        yield
     finally:
         torch.set_num_threads(threads)
 
 
-def _train_digits(arch, p, float_epochs, qat_epochs, seed, hidden, channels, multiplier_bits,
-                  data) -> DigitsResult:
+def train_float(arch: str = "mlp", data: DigitsData | None = None, epochs: int = 60,
+                seed: int = 0, hidden=(64, 32), channels=(8, 16)):
+    """The float model of ``arch`` ('mlp' or 'cnn'), trained on the digits."""
+    import torch
+
+    from .train import fit
+
+    if arch not in ("mlp", "cnn"):
+        raise ValueError(f"arch {arch!r} is not 'mlp' or 'cnn'")
+    d = data or load_digits(image=arch == "cnn", seed=seed)
+    with _one_thread():
+        torch.manual_seed(seed)
+        model = mlp(hidden) if arch == "mlp" else cnn(channels)
+        return fit(model, d.x_train, d.y_train, epochs, lr=1e-2, seed=seed)
+
+
+def train_digits(arch: str = "mlp", preset="int8", float_epochs: int = 60, qat_epochs: int = 30,
+                 seed: int = 0, data: DigitsData | None = None, float_model=None,
+                 multiplier_bits: int = 24) -> DigitsResult:
+    """Float training (unless ``float_model`` is given), conversion with the preset (BatchNorm
+    folded), calibration, QAT, import through QONNX, and the check of the IR golden against
+    Brevitas on every element of the test set."""
     import torch
 
     from ...frontends.brevitas import compare, import_brevitas
@@ -115,25 +131,54 @@ def _train_digits(arch, p, float_epochs, qat_epochs, seed, hidden, channels, mul
     from .train import accuracy, fit
 
     start = time.perf_counter()
+    p = as_preset(preset)
     d = data or load_digits(image=arch == "cnn", seed=seed)
-    torch.manual_seed(seed)
-    float_model = mlp(hidden) if arch == "mlp" else cnn(channels)
-    fit(float_model, d.x_train, d.y_train, float_epochs, lr=1e-2, seed=seed)
-    float_acc = accuracy(float_model, d.x_test, d.y_test)
-
-    model = quantize_model(float_model, p, example_input=d.x_train)
-    calibrate(model, np.array_split(d.x_train, 4))
-    if qat_epochs:
-        fit(model, d.x_train, d.y_train, qat_epochs, lr=2e-3, seed=seed + 1)
-    graph = import_brevitas(model, torch.as_tensor(d.x_train[:1]), name=f"digits_{arch}_{p.name}",
-                            multiplier_bits=multiplier_bits)
-    return DigitsResult(arch, p, float_acc, accuracy(model, d.x_test, d.y_test),
-                        ir_accuracy(graph, d.x_test, d.y_test), compare(model, graph, d.x_test),
-                        graph, model, float_model, time.perf_counter() - start)
+    if float_model is None:
+        float_model = train_float(arch, d, float_epochs, seed)
+    with _one_thread():
+        float_acc = accuracy(float_model, d.x_test, d.y_test)
+        model = quantize_model(float_model, p, example_input=d.x_train)
+        calibrate(model, np.array_split(d.x_train, 4))
+        if qat_epochs:
+            fit(model, d.x_train, d.y_train, qat_epochs, lr=2e-3, seed=seed + 1)
+        graph = import_brevitas(model, torch.as_tensor(d.x_train[:1]),
+                                name=f"digits_{arch}_{p.name}", multiplier_bits=multiplier_bits)
+        return DigitsResult(arch, p, float_acc, accuracy(model, d.x_test, d.y_test),
+                            ir_accuracy(graph, d.x_test, d.y_test),
+                            compare(model, graph, d.x_test), graph, model, float_model,
+                            time.perf_counter() - start)
 
 
 def train_digits_mlp(preset="int8", seed: int = 0, float_epochs: int = 30,
                      qat_epochs: int = 10) -> DigitsResult:
-    """The quick recipe (well under a minute on 2 cores): a 64-64-32-10 MLP, imported and
-    checked bit-exact against Brevitas on the whole test set."""
+    """The quick recipe for ``edgeq demo`` (about 15 s on 2 shared cores): a 64-64-32-10 MLP,
+    imported and checked bit-exact against Brevitas on all 450 test digits. The result's
+    ``graph`` is the IR, ``agreement.bit_exact`` the check, ``summary()`` one line to print."""
     return train_digits("mlp", preset, float_epochs, qat_epochs, seed)
+
+
+def run_examples(arch: str, presets, out_dir, force: bool = False, float_epochs: int = 60,
+                 qat_epochs: int = 30, seed: int = 0, echo=print) -> list[DigitsResult]:
+    """Train ``arch`` once in float, then each preset with QAT; write one ``.edgeq`` per preset
+    into ``out_dir`` and print float vs quantized accuracy."""
+    from pathlib import Path
+
+    from ...ir import save
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data = load_digits(image=arch == "cnn", seed=seed)
+    float_model = train_float(arch, data, float_epochs, seed)
+    echo(f"digits {arch}: {len(data.y_train)} training and {len(data.y_test)} test images")
+    echo(f"{'format':<8} {'float':>7} {'quantized':>9} {'change':>7}  bit-exact vs Brevitas  file")
+    results = []
+    for name in presets:
+        r = train_digits(arch, name, float_epochs, qat_epochs, seed, data, float_model)
+        path = save(r.graph, out_dir / f"{r.graph.name}.edgeq", force=force)
+        a = r.agreement
+        echo(f"{r.preset.name:<8} {100 * r.float_accuracy:6.2f}% {100 * r.ir_accuracy:8.2f}% "
+             f"{100 * (r.ir_accuracy - r.float_accuracy):+6.2f}  "
+             f"{a.identical}/{a.total}{'' if a.bit_exact else ' (max diff ' + str(a.max_abs_diff) + ')'}"
+             f"  {path}")
+        results.append(r)
+    return results
