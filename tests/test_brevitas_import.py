@@ -194,17 +194,57 @@ def test_hand_built_trunc_avgpool_conv1d_and_requantizers(tmp_path):
     assert isinstance(graph.output, Dense) and graph.output.out.dtype.bits >= 16
 
 
-def test_qonnx_executor_cross_check(tmp_path):
+def test_hardtanh_binary_weights_eltwise_add_and_relu_of_a_signed_tensor():
+    """QuantHardTanh, a BipolarQuant (binary) weight, QuantEltwiseAdd, and a QuantReLU applied
+    to an already quantized signed tensor (a requantization with the ReLU in its clamp)."""
+    from brevitas.quant.binary import SignedBinaryWeightPerTensorConst
+
+    W, S, U, B = weight_quant("int8"), act_quant("int8"), act_quant("int8", False), bias_quant()
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inp = qnn.QuantIdentity(act_quant=S, return_quant_tensor=True)
+            self.fc1 = qnn.QuantLinear(16, 16, weight_quant=W, bias_quant=B,
+                                       return_quant_tensor=True)
+            self.tanh = qnn.QuantHardTanh(act_quant=act_quant("int4"), min_val=-1.0,
+                                          max_val=1.0, return_quant_tensor=True)
+            self.fc2 = qnn.QuantLinear(16, 16, weight_quant=SignedBinaryWeightPerTensorConst,
+                                       bias=False, return_quant_tensor=True)
+            self.relu = qnn.QuantReLU(act_quant=U, return_quant_tensor=True)
+            self.add = qnn.QuantEltwiseAdd(input_quant=U, output_quant=U,
+                                           return_quant_tensor=True)
+            self.fc3 = qnn.QuantLinear(16, 4, weight_quant=W, bias_quant=B,
+                                       return_quant_tensor=True)
+
+        def forward(self, x):
+            h = self.tanh(self.fc1(self.inp(x)))
+            return self.fc3(self.add(self.relu(self.fc2(h)), self.relu(h)))
+
+    torch.manual_seed(0)
+    net = Net()
+    net.train()
+    net(MLP_X)
+    net.eval()
+    graph = import_brevitas(net, MLP_X)
+    assert graph["fc2"].weight_type.bits == 2 and set(np.unique(graph["fc2"].weight)) <= {-1, 1}
+    agreement = compare(net, graph, MLP_X)
+    assert agreement.bit_exact, str(agreement)
+
+
+@pytest.mark.parametrize(("arch", "preset"), [("cnn", "int4"), ("mlp", "e4m3")])
+def test_qonnx_executor_cross_check(tmp_path, arch, preset):
     """qonnx's own executor on the exported file gives the golden's values (a subset)."""
     from qonnx.core.onnx_exec import execute_onnx
 
-    model = converted(residual_cnn(), "int4", CNN_X)
-    path = export_qonnx(model, CNN_X, tmp_path / "cnn.onnx")
+    base, x = (residual_cnn(), CNN_X) if arch == "cnn" else (mlp(), MLP_X)
+    model = converted(base, preset, x)
+    path = export_qonnx(model, x, tmp_path / "model.onnx")
     graph = import_qonnx(path)
     wrapper = load_qonnx(path)
-    golden = run(graph, input_integers(graph, CNN_X[:8]))
+    golden = run(graph, input_integers(graph, x[:8]))
     for i in range(8):
-        out = execute_onnx(wrapper, {wrapper.graph.input[0].name: CNN_X[i:i + 1].numpy()})
+        out = execute_onnx(wrapper, {wrapper.graph.input[0].name: x[i:i + 1].numpy()})
         values = np.asarray(out[wrapper.graph.output[0].name], np.float64)[0]
         ints = values / graph.output.out.scale
         assert np.array_equal(np.round(ints), ints) and np.array_equal(ints, golden[i])

@@ -87,7 +87,7 @@ class _Act:
 class _Pending:
     """A result awaiting its quantizer (a matrix product, convolution, add or average)."""
 
-    kind: str  # dense, conv, add, avgpool, gap
+    kind: str  # dense, conv, add, avgpool, gap, requant (inputs: the _Act)
     name: str
     inputs: list
     onnx_shape: tuple
@@ -244,21 +244,22 @@ class _Importer:
         else:
             _unsupported(node, "unexpected input")
 
-    def requantize(self, node, x: _Act, dtype, scale, rounding, overflow) -> _Act:
+    def requantize(self, node, x: _Act, dtype, scale, rounding, overflow,
+                   relu: bool = False) -> _Act:
         """A quantizer on an already quantized tensor: nothing when it changes nothing, else a
-        one-position average (one element summed, then requantized)."""
+        one-position average (each element alone, requantized)."""
         t = self.b.type_of(x.node)
         scale = self.act_scale(node, scale)
-        if t.dtype == dtype and np.array_equal(t.scale, scale):
+        if t.dtype == dtype and np.array_equal(t.scale, scale) and not relu:
             return x
         rounding = None if rounding is Rounding.HALF_EVEN else rounding
         name = self.name(node)
         if len(t.shape) == 1:  # a vector: view it as one position of C channels
             flat = self.b.reshape(x.node, (1, t.shape[0]), name=f"{name}_view")
-            name = self.b.global_avgpool(flat, dtype, scale, False, rounding, overflow, name=name)
+            name = self.b.global_avgpool(flat, dtype, scale, relu, rounding, overflow, name=name)
         else:
             ones = (1,) * (len(t.shape) - 1)
-            name = self.b.avgpool(x.node, ones, dtype, scale, ones, False, rounding, overflow,
+            name = self.b.avgpool(x.node, ones, dtype, scale, ones, relu, rounding, overflow,
                                   name=name)
         return _Act(name, x.onnx_shape, x.order)
 
@@ -425,8 +426,12 @@ class _Importer:
             x.relu = True
             self.env[node.output[0]] = x
             return
-        if isinstance(x, _Act) and not self.b.type_of(x.node).dtype.signed:
-            self.env[node.output[0]] = x  # unsigned: ReLU is the identity
+        if isinstance(x, _Act):
+            if not self.b.type_of(x.node).dtype.signed:
+                self.env[node.output[0]] = x  # unsigned: ReLU is the identity
+            else:  # applied by the requantization the next quantizer brings
+                self.env[node.output[0]] = _Pending("requant", self.name(node), [x], x.onnx_shape,
+                                                    relu=True)
             return
         _unsupported(node, "ReLU must follow a layer and come before its output quantizer")
 
@@ -503,6 +508,8 @@ class _Importer:
         scale = self.act_scale(node, scale)
         # the named rounding is exact for power-of-two multipliers; a dyadic one rounds half up
         rounding = None if rounding is Rounding.HALF_EVEN else rounding
+        if p.kind == "requant":
+            return self.requantize(node, p.inputs[0], dtype, scale, rounding, overflow, p.relu)
         if p.kind in ("dense", "conv"):
             name = self.compute_node(p, dtype, scale, rounding, overflow)
         elif p.kind == "add":
