@@ -139,9 +139,9 @@ def input_integers(graph: Graph, x) -> np.ndarray:
     t = graph.input.out
     x = to_channels_last(np.asarray(x, dtype=np.float32))
     if isinstance(t.dtype, IntType):
+        lo, hi = graph.metadata.get("input_range", (t.dtype.lo, t.dtype.hi))  # narrow range
         v = x / np.float32(t.scale)  # float32, as Brevitas computes it
-        q = np.rint(np.clip(v, t.dtype.lo, t.dtype.hi))
-        return q.astype(np.int64)
+        return np.rint(np.clip(v, lo, hi)).astype(np.int64)
     # minifloat: Brevitas divides by its own scale in float32; the grid unit is a power of two
     brevitas_scale = np.float32(t.scale / 2.0 ** t.dtype.grid_exponent)
     v = (x / brevitas_scale).astype(np.float64) * 2.0 ** -t.dtype.grid_exponent
