@@ -141,8 +141,9 @@ def test_float_scale_differences_are_brevitas_float32_rounding():
 
 
 def test_float_scaled_minifloat_agrees():
-    model = converted(mlp(), Preset("e4m3", scaling="float"), MLP_X)
+    model = converted(mlp(), Preset("e4m3", scaling="float", output="int8"), MLP_X)
     agreement = compare(model, import_brevitas(model, MLP_X), MLP_X)
+    print(f"e4m3 float scales: {agreement}")
     assert agreement.fraction >= 0.999 and agreement.max_abs_diff <= 1, str(agreement)
 
 
@@ -251,6 +252,18 @@ def test_qonnx_executor_cross_check(tmp_path, arch, preset):
         values = np.asarray(out[wrapper.graph.output[0].name], np.float64)[0]
         ints = values / graph.output.out.scale
         assert np.array_equal(np.round(ints), ints) and np.array_equal(ints, golden[i])
+
+
+def test_a_difference_is_located_to_its_layer():
+    """A wrong weight in a hidden layer: the report names that layer and the sample."""
+    model = converted(residual_cnn(), "int8", CNN_X)
+    graph = import_brevitas(model, CNN_X)
+    assert graph.metadata["onnx_tensors"]["dw"]
+    graph["dw"].weight[0, 1, 1, 0] += 1  # still int8, same accumulator width
+    agreement = compare(model, graph, CNN_X)
+    assert not agreement.bit_exact
+    assert agreement.first_layer.layer == "dw"
+    assert "layer 'dw'" in str(agreement) and f"sample {agreement.first.sample}" in str(agreement)
 
 
 def test_layout_is_channels_last(tmp_path):

@@ -38,8 +38,8 @@ def check_modules(model) -> None:
     containers = (nn.Sequential, nn.ModuleList, nn.ModuleDict, fx.GraphModule)
     skip: list[str] = []
     for name, module in model.named_modules():
-        if any(name.startswith(p + ".") for p in skip):
-            continue
+        if any(p == "" or name.startswith(p + ".") for p in skip):
+            continue  # inside a supported layer: its quantizers
         if isinstance(module, supported):
             skip.append(name)
             continue
@@ -74,12 +74,13 @@ def export_qonnx(model, example_input, path) -> Path:
     from ..quant.qat.presets import qonnx_manager
 
     check_modules(model)
+    example_input = torch.as_tensor(np.asarray(example_input[:1], dtype=np.float32))
     path = Path(path)
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
-            qonnx_manager().export(_unpacked(model), input_t=example_input[:1],
+            qonnx_manager().export(_unpacked(model), input_t=example_input,
                                    export_path=str(path), dynamo=False)
     finally:
         model.train(was_training)
@@ -121,7 +122,8 @@ def tensor_integers(qt, dtype=None) -> np.ndarray:
                                       int(qt.exponent_bias))
             grid = (qt.value / qt.scale).double().numpy() / 2.0 ** dtype.grid_exponent
             ints = np.round(grid).astype(np.int64)
-            if not np.all(np.abs(grid - ints) < 1e-3):
+            # value / scale is float32 arithmetic: off the integer by rounding, relatively
+            if not np.all(np.abs(grid - ints) <= 1e-5 * np.maximum(1, np.abs(ints))):
                 raise ValueError("minifloat values are not on their grid")
         else:
             raise TypeError(f"expected a Brevitas QuantTensor, got {type(qt).__name__}; build "
@@ -170,6 +172,7 @@ class Agreement:
     identical: int
     max_abs_diff: int
     first: object  # edgeq.golden.Difference or None
+    first_layer: object = None  # the first layer that differs (edgeq.golden.Difference)
 
     @property
     def fraction(self) -> float:
@@ -182,7 +185,11 @@ class Agreement:
     def __str__(self) -> str:
         text = (f"{self.identical}/{self.total} output integers identical "
                 f"({100 * self.fraction:.3f}%), max |difference| {self.max_abs_diff}")
-        return text + (f"; first difference: {self.first}" if self.first else "")
+        if self.first:
+            text += f"; first difference: {self.first}"
+            text += (f"; first differing layer: {self.first_layer}" if self.first_layer else
+                     "; every traced layer before the output agrees")
+        return text
 
 
 def compare(model, graph: Graph, x) -> Agreement:
@@ -192,5 +199,42 @@ def compare(model, graph: Graph, x) -> Agreement:
     expected = brevitas_integers(model, x, graph.output.out.dtype)
     actual = run(graph, input_integers(graph, x))
     diff = np.abs(expected.astype(np.int64) - actual.astype(np.int64))
-    return Agreement(int(diff.size), int((diff == 0).sum()), int(diff.max(initial=0)),
-                     first_difference(expected, actual))
+    first = first_difference(expected, actual)
+    layer = None
+    if first is not None:  # which layer: the same batch again, layer by layer (float32
+        layer = locate_difference(model, graph, x)  # results can depend on the batch size)
+    return Agreement(int(diff.size), int((diff == 0).sum()), int(diff.max(initial=0)), first,
+                     layer)
+
+
+def brevitas_trace(model, graph: Graph, x) -> dict:
+    """Every IR node's integers as Brevitas computes them, read with forward hooks on the
+    modules the import recorded (a module called more than once is left out)."""
+    from brevitas.quant_tensor import QuantTensor
+
+    seen: dict[str, list] = {}
+    hooks = []
+    for ir_name, path in graph.metadata.get("modules", {}).items():
+        try:
+            module = model.get_submodule(path)
+        except AttributeError:
+            continue
+        hooks.append(module.register_forward_hook(
+            lambda mod, args, out, key=ir_name: seen.setdefault(key, []).append(out)))
+    try:
+        brevitas_integers(model, x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return {k: tensor_integers(v[0], graph[k].out.dtype) for k, v in seen.items()
+            if len(v) == 1 and isinstance(v[0], QuantTensor)
+            and tensor_integers(v[0], graph[k].out.dtype).shape[1:] == graph[k].out.shape}
+
+
+def locate_difference(model, graph: Graph, x):
+    """The first layer whose integers differ between Brevitas and the golden on inputs ``x``
+    (in the model's layout), or None when every traced layer agrees."""
+    from ..golden import first_layer_difference, run
+
+    golden = run(graph, input_integers(graph, x), trace=True)
+    return first_layer_difference(graph, brevitas_trace(model, graph, x), golden)

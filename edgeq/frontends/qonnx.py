@@ -130,6 +130,18 @@ def _layer_name(node, taken, prefix: str = "") -> str:
     return name
 
 
+def _module_path(node, prefix: str = "") -> str:
+    """The exporting module's path (``features.0``) from an ONNX scope name, or ''."""
+    parts = [p for p in (node.name or "").split("/") if p][:-1]  # the last part is the op
+    if prefix and parts and parts[0] == prefix:
+        parts = parts[1:]
+    for i, part in enumerate(parts):
+        if part in BREVITAS_INTERNALS or part.split("_")[0] in ("export", "activation"):
+            parts = parts[:i]
+            break
+    return parts[-1].removeprefix(prefix + ".") if parts else ""
+
+
 def clean(model):
     """qonnx's own cleanup (shapes, constant folding, transposes into quantizer initializers),
     keeping every quantizer so that its format stays readable."""
@@ -190,6 +202,8 @@ class _Importer:
         self.env: dict = {}
         self.taken: set = set()
         self.input_range = None  # a narrow-range input quantizer's [lo, hi]
+        self.onnx_tensors: dict[str, str] = {}  # IR node -> the ONNX tensor holding its values
+        self.modules: dict[str, str] = {}  # IR node -> the exporting module's path
         # a wrapper module shows as a first path component shared by every node: drop it
         firsts = {(n.name or "").strip("/").split("/")[0] for n in model.graph.node}
         self.prefix = firsts.pop() if len(firsts) == 1 else ""
@@ -562,6 +576,10 @@ class _Importer:
         name = self.compute_node(p, IntType(width), acc_scale, None, Overflow.SAT)
         return _Act(name, p.onnx_shape)
 
+    def pending_module(self, tensor: str) -> str:
+        producer = self.model.find_producer(tensor)
+        return _module_path(producer, self.prefix) if producer is not None else ""
+
     # ---- layout ops ---------------------------------------------------------------------
     def flatten(self, node):
         x = self.act(node)
@@ -606,12 +624,19 @@ class _Importer:
             if handler is None:
                 _unsupported(node, "op not supported")
             handler(self, node)
+            for tensor in node.output:  # where each IR tensor can be read in the ONNX graph
+                v = self.env.get(tensor)
+                if isinstance(v, _Act) and v.node not in self.onnx_tensors:
+                    self.onnx_tensors[v.node] = tensor
+                    self.modules[v.node] = _module_path(node, self.prefix)
         outputs = [o.name for o in graph.output if self.model.get_initializer(o.name) is None]
         if len(outputs) != 1:
             raise UnsupportedModelError(f"the model must have one output, it has {outputs}")
         out = self.value(outputs[0])
         if isinstance(out, _Pending):
             out = self.accumulator_output(out)
+            self.onnx_tensors[out.node] = outputs[0]
+            self.modules[out.node] = self.modules.get(out.node) or self.pending_module(outputs[0])
         if not isinstance(out, _Act) or out.node == self.b.nodes[0].name:
             raise UnsupportedModelError("the model output is not computed from its input")
         if out.order is not None:
@@ -620,7 +645,9 @@ class _Importer:
                                         "layer")
         if out.node != self.b.nodes[-1].name:
             raise UnsupportedModelError(f"the model output '{out.node}' must be the last layer")
-        metadata = {"source": "qonnx", "onnx_output_shape": list(out.onnx_shape[1:])}
+        metadata = {"source": "qonnx", "onnx_output_shape": list(out.onnx_shape[1:]),
+                    "onnx_tensors": self.onnx_tensors,
+                    "modules": {k: v for k, v in self.modules.items() if v}}
         if self.input_range:  # the IR input type cannot say "narrow"; float inputs need it
             metadata["input_range"] = list(self.input_range)
         return self.b.build(metadata)

@@ -230,10 +230,6 @@ class Preset:
         grid_bits = -sum(f.grid_exponent for f in units if isinstance(f, MinifloatType))
         return bias_quant(self.bias_bits, grid_bits if self.minifloat else 0)
 
-    def trunc_quant(self):
-        fmt = parse_format(self.act_format)
-        return trunc_quant(fmt.bits if isinstance(fmt, IntType) else 16)
-
 
 # the presets the examples and docs use; any other intN / eXmY name works through Preset(...)
 PRESETS = {name: Preset(name) for name in ("int8", "int6", "int4", "int2", "e4m3", "e3m2",
