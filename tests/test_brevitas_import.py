@@ -299,6 +299,23 @@ def test_unsupported_node_is_named(tmp_path):
         import_qonnx(tmp_path / "bad.onnx")
 
 
+def test_intquant_spelling_imports_the_same(tmp_path):
+    """qonnx 1.0 names the integer quantizer IntQuant; it means what Quant means."""
+    import onnx
+
+    model = converted(mlp(), "int4", MLP_X)
+    path = export_qonnx(model, MLP_X, tmp_path / "m.onnx")
+    proto = onnx.load(path)
+    for node in proto.graph.node:
+        if node.op_type == "Quant":
+            node.op_type = "IntQuant"
+    onnx.save(proto, tmp_path / "int.onnx")
+    graph = import_qonnx(tmp_path / "int.onnx")
+    x = input_integers(graph, MLP_X)
+    assert np.array_equal(run(graph, x), run(import_qonnx(path), x))
+    assert compare(model, graph, MLP_X).bit_exact
+
+
 def test_float_bias_is_refused():
     W, S = weight_quant("int8"), act_quant("int8")
     net = nn.Sequential(qnn.QuantIdentity(act_quant=S, return_quant_tensor=True),
