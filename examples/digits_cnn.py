@@ -23,8 +23,12 @@ def main(argv=None):
     p.add_argument("--qat-epochs", type=int, default=15)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
-    results = run_examples("cnn", args.preset, args.out, args.force, args.float_epochs,
-                           args.qat_epochs, args.seed)
+    try:
+        results = run_examples("cnn", args.preset, args.out, args.force, args.float_epochs,
+                               args.qat_epochs, args.seed)
+    except FileExistsError as e:
+        print(f"error: {e}")
+        return 2
     return 0 if all(r.agreement.bit_exact for r in results) else 1
 
 

@@ -166,14 +166,19 @@ def run_examples(arch: str, presets, out_dir, force: bool = False, float_epochs:
     from ...ir import save
 
     out_dir = Path(out_dir)
+    presets = [as_preset(name) for name in presets]
+    existing = [str(out_dir / f"digits_{arch}_{p.name}.edgeq") for p in presets
+                if (out_dir / f"digits_{arch}_{p.name}.edgeq").exists()]
+    if existing and not force:  # say so before minutes of training, not after
+        raise FileExistsError(f"{', '.join(existing)} exist; pass --force to overwrite")
     out_dir.mkdir(parents=True, exist_ok=True)
     data = load_digits(image=arch == "cnn", seed=seed)
     float_model = train_float(arch, data, float_epochs, seed)
     echo(f"digits {arch}: {len(data.y_train)} training and {len(data.y_test)} test images")
     echo(f"{'format':<8} {'float':>7} {'quantized':>9} {'change':>7}  bit-exact vs Brevitas  file")
     results = []
-    for name in presets:
-        r = train_digits(arch, name, float_epochs, qat_epochs, seed, data, float_model)
+    for p in presets:
+        r = train_digits(arch, p, float_epochs, qat_epochs, seed, data, float_model)
         path = save(r.graph, out_dir / f"{r.graph.name}.edgeq", force=force)
         a = r.agreement
         echo(f"{r.preset.name:<8} {100 * r.float_accuracy:6.2f}% {100 * r.ir_accuracy:8.2f}% "
