@@ -261,6 +261,19 @@ def cmd_quantize_ptq(args):
     console.print(f"wrote {out}")
     return 0 if exact else 1
 
+def cmd_import_qonnx(args):
+    from .frontends.qonnx import import_qonnx
+    from .ir import save
+
+    out = Path(args.output)
+    if out.exists() and not args.force:  # refuse before the import does any work
+        raise FileExistsError(f"{out} exists; pass --force to overwrite it")
+    bits = {} if args.multiplier_bits is None else {"multiplier_bits": args.multiplier_bits}
+    graph = import_qonnx(args.model, name=args.name, **bits)
+    save(graph, out, force=args.force)
+    console.print(inspect_table(graph))
+    console.print(f"wrote {out}")
+
 
 def cmd_demo(args):
     from .demo import run_demo
@@ -327,6 +340,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--name", help="model name in the .edgeq file")
     s.add_argument("--force", action="store_true", help="overwrite the output file")
     s.set_defaults(func=cmd_quantize_ptq)
+
+    s = sub.add_parser("import", help="import a model from another format into a .edgeq file")
+    fmt = s.add_subparsers(dest="format", required=True)
+    q = fmt.add_parser("qonnx", help="a QONNX .onnx file (e.g. Brevitas' export_qonnx)")
+    q.add_argument("model", help="the .onnx file")
+    q.add_argument("-o", "--output", required=True, help="the .edgeq file to write")
+    q.add_argument("--name", help="graph name (default: the file name)")
+    q.add_argument("--multiplier-bits", type=int, default=None,
+                   help="dyadic multiplier width B for non-power-of-two scales (default 24)")
+    q.add_argument("--force", action="store_true", help="overwrite the output file")
+    q.set_defaults(func=cmd_import_qonnx)
 
     s = sub.add_parser("demo", help="the end-to-end example on scikit-learn's digits")
     s.add_argument("--workdir", help="where to write the demo's files (default: a temp folder)")
