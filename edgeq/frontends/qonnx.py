@@ -600,7 +600,10 @@ class _Importer:
         if not isinstance(v, _Const):
             _unsupported(node, "Transpose of an activation (the IR fixes the layout)")
         perm = _attr(node, "perm")
-        t = lambda a: None if a is None else np.transpose(a, perm) if np.ndim(a) else a
+
+        def t(a):
+            return None if a is None else np.transpose(a, perm) if np.ndim(a) else a
+
         self.env[node.output[0]] = _Const(np.transpose(v.values, perm), t(v.ints), v.dtype,
                                           t(v.scale))
 
