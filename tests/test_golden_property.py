@@ -114,11 +114,13 @@ class RandomGraph:
         w_rms = float(np.sqrt(np.mean(weight.astype(np.float64) ** 2)))
         typical = typical_value(tin.dtype) * w_rms * math.sqrt(fan_in)
         k = round(math.log2(max(typical, 1) / magnitude(out))) + draw(st.integers(-1, 3))
+        if draw(st.integers(0, 7)) == 0:  # now and then an extreme scale: all saturated or zero
+            k = draw(st.integers(-32, 62))
         s_in = float(np.float32(tin.scale))
         # keep a tensor's real range (scale times largest value) about the same layer to layer
         ratio = 2.0 ** round(math.log2(magnitude(tin.dtype) / magnitude(out)))
         if form == "fixed":
-            k = min(max(k, -20), 60)
+            k = min(max(k, -32), 60)  # the IR's shift range: a negative k shifts left
             w_scale, out_scale = 2.0**-k * ratio, s_in * ratio
         else:
             B = 32 if form == "tflm" else self.B
@@ -284,3 +286,31 @@ def test_requantization_of_single_products(data):
     g.compute("dense", x, (data.draw(st.integers(1, 6)), 1))
     graph = g.b.build()
     assert_golden_equals_reference(graph, random_tensor(g.rng, graph.input.out.dtype, (64, 1)))
+
+
+@PROFILE
+@given(st.data())
+def test_fixed_point_products_at_the_edges_of_int64(data):
+    """Wide accumulators near their bounds times fixed-point multipliers up to 2**32 (shifts
+    down to -32): products just below, at and beyond 63 bits must come out exact (Python ints
+    where int64 would wrap)."""
+    draw = data.draw
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    in_type, w_type = draw(int_types(8, 16)), draw(int_types(8, 16))
+    fan_in = draw(st.integers(1, 64))
+    weight = random_tensor(rng, w_type, (3, fan_in), extremes=0.5)
+    weight[0], weight[1] = w_type.hi, w_type.lo  # accumulators reach their bounds
+    b = GraphBuilder("edges")
+    x = b.input((fan_in,), in_type, 1.0)
+    for i in range(3):
+        name = b.dense(x, weight, None, w_type, 1.0, IntType(8), 1.0, requant="fixed")
+        acc_bits = b.pop().acc_bits  # the bound decides the left shift that reaches 2**63
+        left = min(max(63 - acc_bits + draw(st.integers(-3, 3)), 0), 32)
+        b.dense(x, weight, rng.integers(-1000, 1000, 3), w_type, 2.0**left,
+                draw(element_types()), 1.0, relu=draw(st.booleans()),
+                rounding=draw(st.sampled_from(ROUNDINGS)),
+                overflow=draw(st.sampled_from(OVERFLOWS)), requant="fixed", name=name)
+    graph = b.build()
+    batch = random_tensor(rng, in_type, (6, fan_in), 0.5)
+    batch[0], batch[1] = in_type.hi, in_type.lo
+    assert_golden_equals_reference(graph, batch)

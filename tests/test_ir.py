@@ -442,3 +442,23 @@ def test_requantize_int64_and_python_int_paths_agree(acc_bits, multiplier_bits):
         slow = requantize(acc.astype(object), M, shift, 16, True, rounding, Overflow.SAT,
                           acc_bits=200, multiplier_bits=multiplier_bits)
         assert fast.tolist() == slow.tolist()
+
+
+def test_fixed_point_left_shift_beyond_int64_is_exact():
+    """A fixed-point multiplier above 1 (shift < 0) widens the product: 38-bit accumulators
+    shifted left by 30 need Python ints (int64 used to wrap silently)."""
+    fan_in = 64
+    b = GraphBuilder("left shift")
+    x = b.input((fan_in,), IntType(16), 1.0)
+    w = [[32767] * fan_in, [-32768] * fan_in]
+    b.dense(x, w, None, IntType(16), 1.0, IntType(16), 2.0**-30, requant="fixed", name="sat")
+    b.dense(x, w, None, IntType(16), 1.0, IntType(16), 2.0**-30, requant="fixed",
+            overflow=Overflow.WRAP, name="wrap")
+    graph = b.build()
+    assert graph["sat"].requant.shift.tolist() == [-30, -30] and graph["sat"].acc_bits == 38
+    batch = np.array([[32767] * fan_in, [-32768] * fan_in, [1] + [0] * (fan_in - 1),
+                      [3, -2] * (fan_in // 2)])
+    trace = golden.run(graph, batch, trace=True)
+    expected = run_reference(graph, batch)
+    for name in ("sat", "wrap"):
+        assert trace[name].tolist() == expected[name]
