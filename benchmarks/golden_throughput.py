@@ -4,9 +4,10 @@ architecture (same layer sizes, random weights), measured side by side in one pr
     python benchmarks/golden_throughput.py [--rounds 7] [--batches 1 64 1024] [--threads 1]
                                            [--markdown]
 
-Each round times the golden and then torch on the same batch size (each call repeated until
-it has run for at least --min-time seconds); the table gives the median over rounds and the
-ratio golden / torch (above 1: the golden is faster). ``--threads`` sets both torch's intra-op
+Each round times ``golden.run``, a prepared graph (``golden.prepare(graph).run``: validated
+once, constants made once) and torch on the same batch size, each call repeated until it has
+run for at least --min-time seconds; the table gives the medians over rounds and the ratios
+golden / torch (above 1: the golden is faster). ``--threads`` sets both torch's intra-op
 threads and numpy's BLAS threads (default 1: on a shared machine, multi-threaded runtimes
 stall waiting for busy cores and the figures become noise).
 """
@@ -77,29 +78,36 @@ def channels_first(shape):
     return shape if len(shape) == 1 else (shape[-1],) + tuple(shape[:-1])
 
 
-def seconds_per_call(fn, min_time: float) -> float:
+CLOCKS = {"wall": time.perf_counter, "cpu": time.thread_time}
+
+
+def seconds_per_call(fn, min_time: float, clock) -> float:
     fn()  # warm up caches and allocators
-    calls, start = 0, time.perf_counter()
+    calls, start = 0, clock()
     while True:
         fn()
         calls += 1
-        elapsed = time.perf_counter() - start
+        elapsed = clock() - start
         if elapsed >= min_time:
             return elapsed / calls
 
 
-def measure(graph, batch: int, rounds: int, min_time: float) -> dict:
+def measure(graph, batch: int, rounds: int, min_time: float, clock) -> dict:
+    """Median samples/s of ``golden.run``, of a prepared graph's ``run`` and of torch."""
     x = golden.random_inputs(graph, batch, seed=batch)
+    prepared = golden.prepare(graph)
+    assert np.array_equal(prepared.run(x), golden.run(graph, x))
     twin = TorchTwin(graph).eval()
     xt = torch.randn((batch,) + channels_first(graph.input.out.shape))
-    golden_times, torch_times = [], []
+    contenders = {"run": lambda: golden.run(graph, x), "prepared": lambda: prepared.run(x),
+                  "torch": lambda: twin(xt)}
+    times = {name: [] for name in contenders}
     with torch.inference_mode():
         assert twin(xt).shape[-1] == graph.output.out.shape[-1]
-        for _ in range(rounds):  # interleaved, so both see the same machine load
-            golden_times.append(seconds_per_call(lambda: golden.run(graph, x), min_time))
-            torch_times.append(seconds_per_call(lambda: twin(xt), min_time))
-    g, t = statistics.median(golden_times), statistics.median(torch_times)
-    return {"golden": batch / g, "torch": batch / t, "ratio": t / g}
+        for _ in range(rounds):  # interleaved, so all see the same machine load
+            for name, fn in contenders.items():
+                times[name].append(seconds_per_call(fn, min_time, clock))
+    return {name: batch / statistics.median(t) for name, t in times.items()}
 
 
 def machine() -> str:
@@ -129,6 +137,9 @@ def main():
     parser.add_argument("--min-time", type=float, default=0.2)
     parser.add_argument("--threads", type=int, default=1,
                         help="torch and BLAS threads (0: leave both at their defaults)")
+    parser.add_argument("--clock", choices=CLOCKS, default="wall",
+                        help="wall time, or this thread's CPU time (fair on a busy machine "
+                             "when --threads is 1)")
     parser.add_argument("--markdown", action="store_true", help="print a docs table")
     args = parser.parse_args()
     if args.threads:
@@ -141,20 +152,25 @@ def main():
     rows = []
     for name, graph in models.items():
         for batch in args.batches:
-            r = measure(graph, batch, args.rounds, args.min_time)
+            r = measure(graph, batch, args.rounds, args.min_time, CLOCKS[args.clock])
             rows.append((name, batch, r))
             if not args.markdown:
-                print(f"{name:44s} batch {batch:5d}: golden {r['golden']:12,.0f}/s  "
-                      f"torch fp32 {r['torch']:12,.0f}/s  ratio {r['ratio']:.2f}", flush=True)
+                print(f"{name:44s} batch {batch:5d}: golden.run {r['run']:11,.0f}/s  "
+                      f"prepared {r['prepared']:11,.0f}/s  torch fp32 {r['torch']:11,.0f}/s  "
+                      f"ratios {r['run'] / r['torch']:.2f} {r['prepared'] / r['torch']:.2f}",
+                      flush=True)
     print(f"\nMachine: {machine()}; torch {torch.__version__} with {torch.get_num_threads()} "
-          f"threads; numpy {np.__version__}, BLAS threads: {blas_threads()}; median of "
-          f"{args.rounds} rounds, each at least {args.min_time} s per side.\n")
+          f"thread(s); numpy {np.__version__}, BLAS threads: {blas_threads()}; {args.clock} "
+          f"clock, median of {args.rounds} rounds, each at least {args.min_time} s per "
+          "contender.\n")
     if args.markdown:
-        print("| model | batch | golden samples/s | torch fp32 samples/s | golden / torch |")
-        print("|---|---:|---:|---:|---:|")
+        print("| model | batch | golden.run /s | prepared /s | torch fp32 /s | run / torch "
+              "| prepared / torch |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
         for name, batch, r in rows:
-            print(f"| {name} | {batch} | {r['golden']:,.0f} | {r['torch']:,.0f} | "
-                  f"{r['ratio']:.2f} |")
+            print(f"| {name} | {batch} | {r['run']:,.0f} | {r['prepared']:,.0f} | "
+                  f"{r['torch']:,.0f} | {r['run'] / r['torch']:.2f} | "
+                  f"{r['prepared'] / r['torch']:.2f} |")
 
 
 if __name__ == "__main__":
