@@ -174,21 +174,26 @@ class AccumulatorError(AssertionError):
     pass
 
 
-def check_acc(acc: int, node) -> int:
+def requantize_tensor(acc, node):
+    """Each accumulator of a channels-last tensor, requantized with its channel's constants."""
+    if isinstance(acc[0], list):
+        return [requantize_tensor(a, node) for a in acc]
     lo, hi = -(2**(node.acc_bits - 1)), 2**(node.acc_bits - 1) - 1
-    if not lo <= acc <= hi:
-        raise AccumulatorError(f"{node.name}: accumulator {acc} outside {node.acc_bits} bits")
-    return acc
+    out = []
+    for channel, a in enumerate(acc):
+        if not lo <= a <= hi:
+            raise AccumulatorError(f"{node.name}: accumulator {a} outside {node.acc_bits} bits")
+        out.append(requantize(a, channel, node.requant, node.out.dtype))
+    return out
 
+
+# Each op returns its accumulators (its output, for max pooling and reshapes).
 
 def dense(node, x):
     W = node.weight.tolist()
     b = None if node.bias is None else node.bias.tolist()
-    out = []
-    for o, row in enumerate(W):
-        acc = sum(xi * wi for xi, wi in zip(x, row)) + (b[o] if b else 0)
-        out.append(requantize(check_acc(acc, node), o, node.requant, node.out.dtype))
-    return out
+    return [sum(xi * wi for xi, wi in zip(x, row)) + (b[o] if b else 0)
+            for o, row in enumerate(W)]
 
 
 def _window_geometry(node, kernel):
@@ -225,7 +230,7 @@ def conv(node, x):
                         if 0 <= ih < H and 0 <= iw < Wd:  # zero padding adds nothing
                             for ci in range(cin_g):
                                 acc += img[ih][iw][g * cin_g + ci] * W[co][i][j][ci]
-                pixel.append(requantize(check_acc(acc, node), co, node.requant, node.out.dtype))
+                pixel.append(acc)
             row.append(pixel)
         out.append(row)
     return from_image(out, nd)
@@ -235,55 +240,44 @@ def pool(node, x):
     nd, (kh, kw), (sh, sw), _ = _window_geometry(node, node.kernel)
     img = as_image(x, nd)
     H, Wd, C = len(img), len(img[0]), len(img[0][0])
-    out = []
-    for oh in range((H - kh) // sh + 1):
-        row = []
-        for ow in range((Wd - kw) // sw + 1):
-            pixel = []
-            for ch in range(C):
-                window = [img[oh * sh + i][ow * sw + j][ch] for i in range(kh) for j in range(kw)]
-                if node.mode == "max":
-                    pixel.append(max(window))
-                else:
-                    acc = check_acc(sum(window), node)
-                    pixel.append(requantize(acc, ch, node.requant, node.out.dtype))
-            row.append(pixel)
-        out.append(row)
-    return from_image(out, nd)
+    reduce = max if node.mode == "max" else sum
+    return from_image([[[reduce([img[oh * sh + i][ow * sw + j][ch]
+                                 for i in range(kh) for j in range(kw)]) for ch in range(C)]
+                        for ow in range((Wd - kw) // sw + 1)]
+                       for oh in range((H - kh) // sh + 1)], nd)
 
 
 def global_avgpool(node, x):
     C = node.out.shape[-1]
     values = flat(x)
-    sums = [sum(values[ch::C]) for ch in range(C)]
-    return [requantize(check_acc(s, node), ch, node.requant, node.out.dtype)
-            for ch, s in enumerate(sums)]
+    return [sum(values[ch::C]) for ch in range(C)]
 
 
 def add(node, a, b):
     C = node.out.shape[-1]
     Ms, cs = node.input_multipliers.tolist(), node.input_shifts.tolist()
     common = [max(cs[0][ch], cs[1][ch]) for ch in range(C)]
-    fa, fb = flat(a), flat(b)
-    out = []
-    for i, (va, vb) in enumerate(zip(fa, fb)):
-        ch = i % C
-        acc = (va * Ms[0][ch] * 2**(common[ch] - cs[0][ch])
-               + vb * Ms[1][ch] * 2**(common[ch] - cs[1][ch]))
-        out.append(requantize(check_acc(acc, node), ch, node.requant, node.out.dtype))
-    return nested(out, node.out.shape)
+    acc = [va * Ms[0][i % C] * 2**(common[i % C] - cs[0][i % C])
+           + vb * Ms[1][i % C] * 2**(common[i % C] - cs[1][i % C])
+           for i, (va, vb) in enumerate(zip(flat(a), flat(b)))]
+    return nested(acc, node.out.shape)
 
 
-def run_reference(graph, batch) -> dict:
-    """Every node's integers for every sample: ``{name: [sample tensors]}``."""
+OPS = {"Dense": dense, "Conv": conv, "Pool": pool, "GlobalAvgPool": global_avgpool, "Add": add,
+       "Flatten": lambda node, x: flat(x),
+       "Reshape": lambda node, x: nested(flat(x), node.out.shape)}
+
+
+def run_reference(graph, batch, accumulators: dict | None = None) -> dict:
+    """Every node's integers for every sample: ``{name: [sample tensors]}``; ``accumulators``
+    (a dict) receives every requantizing node's accumulators the same way."""
     values = {graph.nodes[0].name: [sample for sample in batch.tolist()]}
     for node in graph.nodes[1:]:
         ins = [values[name] for name in node.inputs]
-        if node.op == "Add":
-            values[node.name] = [add(node, a, b) for a, b in zip(*ins)]
-            continue
-        fn = {"Dense": dense, "Conv": conv, "Pool": pool, "GlobalAvgPool": global_avgpool,
-              "Flatten": lambda n, x: flat(x),
-              "Reshape": lambda n, x: nested(flat(x), n.out.shape)}[node.op]
-        values[node.name] = [fn(node, x) for x in ins[0]]
+        results = [OPS[node.op](node, *sample) for sample in zip(*ins)]
+        if getattr(node, "requant", None) is not None:
+            if accumulators is not None:
+                accumulators[node.name] = results
+            results = [requantize_tensor(acc, node) for acc in results]
+        values[node.name] = results
     return values

@@ -20,11 +20,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edgeq import golden
+from edgeq.golden.interpreter import EXECUTE
 from edgeq.ir import GraphBuilder
 from edgeq.numerics import IntType, MinifloatType, Overflow, Rounding
 
 settings.register_profile(
-    "edgeq-ci", max_examples=150, derandomize=True, database=None, deadline=None,
+    "edgeq-ci", max_examples=300, derandomize=True, database=None, deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 settings.register_profile(
     "edgeq-thorough", parent=settings.get_profile("edgeq-ci"), max_examples=3000,
@@ -256,13 +257,23 @@ def random_graphs(draw, kind):
 
 
 def assert_golden_equals_reference(graph, batch):
-    """``golden.run`` and a prepared graph (run twice: its constants made, then reused) equal
-    the reference on every node."""
-    expected = run_reference(graph, batch)
+    """The golden's accumulators, and the outputs of ``golden.run`` and of a prepared graph
+    (run twice: its constants made, then reused) equal the reference on every node.
+    Accumulators are compared too because a requantization with a large shift would hide an
+    error in their low bits."""
+    accumulators = {}
+    expected = run_reference(graph, batch, accumulators)
     prepared = golden.prepare(graph)
     prepared.run(batch[:1])
-    for actual in (golden.run(graph, batch, trace=True), prepared.run(batch, trace=True)):
-        for node in graph.nodes:  # in order: the first differing layer is the one reported
+    traced = golden.run(graph, batch, trace=True)
+    for node in graph.nodes[1:]:  # in order: the first differing layer is the one reported
+        if node.name in accumulators:
+            acc = EXECUTE[type(node)](node, *[traced[name] for name in node.inputs], graph)
+            assert acc.tolist() == accumulators[node.name], (
+                f"{node.kind} '{node.name}': accumulators differ from the reference: "
+                f"{golden.first_difference(np.array(accumulators[node.name], object), acc)}")
+    for actual in (traced, prepared.run(batch, trace=True)):
+        for node in graph.nodes:
             got = actual[node.name]
             assert got.dtype == np.int64, f"{node.name}: golden returned {got.dtype}"
             assert got.tolist() == expected[node.name], (

@@ -16,6 +16,7 @@ from edgeq import golden, zoo
 from edgeq.golden.interpreter import EXECUTE
 from edgeq.ir import (
     FORMAT_VERSION,
+    Dense,
     EdgeqFileError,
     Graph,
     GraphBuilder,
@@ -379,11 +380,12 @@ def test_accumulator_bounds_are_exact_for_huge_weights():
 
 
 def long_fan_in_dense(weight_bits: int, act_bits: int, fan_in: int, seed=0):
-    """A Dense whose weights and inputs are near their extremes, so partial sums are huge."""
+    """A Dense whose weights and inputs are at or near their extremes: the accumulators of
+    the first two samples reach the bound, partial sums are huge."""
     rng = np.random.default_rng(seed)
     wt = IntType(weight_bits)
     w = rng.integers(wt.hi - 100, wt.hi, (3, fan_in), endpoint=True)
-    w[1] = -w[1]
+    w[0], w[1] = wt.hi, wt.lo
     w[2, ::2] = wt.lo
     b = GraphBuilder("wide", multiplier_bits=16)
     x = b.input((fan_in,), IntType(act_bits), 1.0)
@@ -412,6 +414,28 @@ def test_golden_is_exact_beyond_float64():
         "the test must reach accumulators float64 cannot hold"
     expected = run_reference(graph, batch)
     assert golden.run(graph, batch).tolist() == expected["fc"]
+
+
+@pytest.mark.parametrize("bits,acc_bits", [(8, 24), (8, 25), (8, 26), (24, 53), (24, 54),
+                                           (24, 55)])
+def test_float_paths_at_their_bounds_are_exact(bits, acc_bits):
+    """Signed accumulators of up to 24 bits take float32 BLAS, up to 53 float64, wider ones
+    integers. Inputs at their extremes give odd sums near the top of the range: float32 would
+    round 26-bit ones, float64 55-bit ones (25 and 54 bits still fit their mantissas)."""
+    lo, hi = 1, 1 << 16
+    while lo < hi:  # the largest fan-in whose accumulator fits acc_bits
+        mid = (lo + hi + 1) // 2
+        if long_fan_in_dense(bits, bits, mid)[0]["fc"].acc_bits <= acc_bits:
+            lo = mid
+        else:
+            hi = mid - 1
+    graph, batch = long_fan_in_dense(bits, bits, lo)
+    fc = graph["fc"]
+    assert fc.acc_bits == acc_bits
+    accumulators = {}
+    assert golden.run(graph, batch).tolist() == run_reference(graph, batch, accumulators)["fc"]
+    assert EXECUTE[Dense](fc, batch, graph).tolist() == accumulators["fc"]
+    assert max(abs(a) for sample in accumulators["fc"] for a in sample) > 2 ** (acc_bits - 2)
 
 
 def test_float64_path_at_its_bound_is_exact():

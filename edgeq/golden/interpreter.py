@@ -31,10 +31,12 @@ from ..ir.graph import (
 )
 from ..numerics import MinifloatType, requantize_minifloat, requantizer, tflm_requantize
 
-FLOAT_EXACT_BITS = 53  # float64 holds every integer of up to 53 signed bits... (|v| <= 2**52)
-FLOAT32_EXACT_BITS = 24  # ...and float32 every integer of up to 24
+# Signed accumulator widths whose every partial sum a float type holds exactly: float64 holds
+# every integer up to 2**53, float32 up to 2**24 (one bit of margin in both)
+FLOAT_EXACT_BITS = 53
+FLOAT32_EXACT_BITS = 24
 EXPANDED_GROUPS = 16  # up to this many groups, one product with zero blocks beats one per group
-SCRATCH_BYTES = 1 << 26  # temporaries up to this size are reused between calls
+SCRATCH_BYTES = 1 << 25  # temporaries up to 32 MiB are kept and reused between calls
 _SCRATCH = threading.local()
 
 
