@@ -40,8 +40,10 @@ def int_limits(bits: int, signed: bool) -> tuple[int, int]:
 
 def fit(y: int, bits: int, signed: bool, mode: str) -> int:
     lo, hi = int_limits(bits, signed)
-    if mode == "SAT_SYM" and signed:
-        lo = -hi  # ap_fixed's AP_SAT_SYM also moves the most negative code to -hi
+    if mode == "SAT_SYM" and signed and bits > 1:
+        # ap_fixed's AP_SAT_SYM also moves the most negative code to 10..01, which is -hi;
+        # with one bit that pattern is the minimum itself
+        lo = -hi
     if lo <= y <= hi:
         return y
     if mode == "WRAP":

@@ -90,7 +90,7 @@ def requantizer(multiplier, shift, out_bits: int, out_signed: bool, rounding=Rou
     rounding, overflow_mode = Rounding.parse(rounding), Overflow.parse(overflow_mode)
     bits = product_bits(acc_bits, multiplier_bits, shift)
     if (bits <= 63 and rounding in _ONE_ADD and overflow_mode is Overflow.SAT
-            and shift.min() >= 1):
+            and 1 <= shift.min() and shift.max() <= 62):
         return _one_add_requantizer(M, shift, out_bits, out_signed, rounding, relu)
 
     def general(acc, overwrite: bool = False):
