@@ -458,8 +458,8 @@ def test_requantize_int64_and_python_int_paths_agree(acc_bits, multiplier_bits):
     the result is the Python-int result."""
     lim = 1 << (acc_bits - 1)
     acc = np.array([-lim, -lim + 1, lim - 1, 0, 12345, -12345], dtype=np.int64)[:, None]
-    M = np.array([(1 << (multiplier_bits - 1)) - 1, 1 << (multiplier_bits - 2)])
-    shift = np.array([acc_bits + multiplier_bits - 18, 5])
+    M = np.array([(1 << (multiplier_bits - 1)) - 1, 1 << (multiplier_bits - 2), 3, 5])
+    shift = np.array([acc_bits + multiplier_bits - 18, 5, 61, 62])  # up to the IR's largest
     for rounding in Rounding:
         fast = requantize(acc, M, shift, 16, True, rounding, Overflow.SAT, acc_bits=acc_bits,
                           multiplier_bits=multiplier_bits)
