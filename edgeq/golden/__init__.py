@@ -1,10 +1,10 @@
 """The golden reference: bit-exact execution of the IR in numpy."""
 
 from .compare import Difference, first_difference, first_layer_difference
-from .interpreter import GoldenError, matmul_exact, run, run_node
+from .interpreter import GoldenError, PreparedGraph, matmul_exact, prepare, run, run_node
 from .quantize import dequantize, quantize_input
 from .stimulus import random_inputs, random_values
 
-__all__ = ["Difference", "GoldenError", "dequantize", "first_difference",
-           "first_layer_difference", "matmul_exact", "quantize_input", "random_inputs",
-           "random_values", "run", "run_node"]
+__all__ = ["Difference", "GoldenError", "PreparedGraph", "dequantize", "first_difference",
+           "first_layer_difference", "matmul_exact", "prepare", "quantize_input",
+           "random_inputs", "random_values", "run", "run_node"]

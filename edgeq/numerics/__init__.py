@@ -8,6 +8,7 @@ from .dyadic import (
     multiplier_from_scales,
     requantize,
     requantize_minifloat,
+    requantizer,
     tflm_requantize,
 )
 from .fixed import float_to_dyadic, quantize_fixed, requantize_fixed
@@ -26,6 +27,7 @@ __all__ = [
     "accumulator_bounds", "accumulator_width", "decode", "dyadic_multiplier",
     "dyadic_multipliers", "element_type_from_dict", "encode", "float_to_dyadic", "int_range",
     "multiplier_from_scales", "overflow", "parse_element_type", "quantize_fixed",
-    "quantize_minifloat", "representable", "requantize", "requantize_fixed", "requantize_minifloat", "round_shift",
+    "quantize_minifloat", "representable", "requantize", "requantize_fixed", "requantize_minifloat", "requantizer",
+    "round_shift",
     "round_to_grid", "signed_width", "tflm_requantize",
 ]

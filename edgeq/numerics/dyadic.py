@@ -60,6 +60,16 @@ def _wide(x, bits_needed: int):
     return x.astype(object) if bits_needed > 63 else x.astype(np.int64)
 
 
+def product_bits(acc_bits: int, multiplier_bits: int, shift) -> int:
+    """Signed bits that hold ``acc * M``, shifted left where a shift is negative (fixed-point
+    multipliers above 1)."""
+    return acc_bits + multiplier_bits + max(0, -int(np.min(shift)))
+
+
+# Rounding modes that are one add before the shift: v + offset, offset from 2**(c-1)
+_ONE_ADD = {Rounding.HALF_UP: 0, Rounding.HALF_DOWN: -1, Rounding.FLOOR: None}
+
+
 def requantize(acc, multiplier, shift, out_bits: int, out_signed: bool,
                rounding=Rounding.HALF_UP, overflow_mode=Overflow.SAT, relu: bool = False,
                acc_bits: int = 64, multiplier_bits: int = 32):
@@ -68,13 +78,55 @@ def requantize(acc, multiplier, shift, out_bits: int, out_signed: bool,
     ``acc_bits`` and ``multiplier_bits`` bound the product so that int64 is used when it is
     provably enough, Python ints otherwise.
     """
-    M = np.asarray(multiplier)
-    wide = _wide(acc, acc_bits + multiplier_bits)
-    y = round_shift(wide * _wide(M, acc_bits + multiplier_bits), np.asarray(shift), rounding)
-    y = overflow(y, out_bits, out_signed, overflow_mode)
-    if relu:
-        y = np.maximum(y, 0)
-    return np.asarray(y).astype(np.int64)
+    return requantizer(multiplier, shift, out_bits, out_signed, rounding, overflow_mode, relu,
+                       acc_bits, multiplier_bits)(acc)
+
+
+def requantizer(multiplier, shift, out_bits: int, out_signed: bool, rounding=Rounding.HALF_UP,
+                overflow_mode=Overflow.SAT, relu: bool = False, acc_bits: int = 64,
+                multiplier_bits: int = 32):
+    """``requantize`` with its constants prepared once: ``f(acc, overwrite=False)``."""
+    M, shift = np.asarray(multiplier), np.asarray(shift)
+    rounding, overflow_mode = Rounding.parse(rounding), Overflow.parse(overflow_mode)
+    bits = product_bits(acc_bits, multiplier_bits, shift)
+    if (bits <= 63 and rounding in _ONE_ADD and overflow_mode is Overflow.SAT
+            and 1 <= shift.min() and shift.max() <= 62):
+        return _one_add_requantizer(M, shift, out_bits, out_signed, rounding, relu)
+
+    def general(acc, overwrite: bool = False):
+        y = round_shift(_wide(acc, bits) * _wide(M, bits), shift, rounding)
+        y = overflow(y, out_bits, out_signed, overflow_mode)
+        if relu:
+            y = np.maximum(y, 0)
+        return np.asarray(y).astype(np.int64)
+
+    return general
+
+
+def _one_add_requantizer(M, shift, out_bits, out_signed, rounding, relu):
+    """The hardware form ``clamp((acc*M + offset) >> c)`` in int64.
+
+    Exact when ``acc_bits + multiplier_bits <= 63``: then ``|acc*M| < 2**61`` and the offset is
+    below ``2**61`` (``c <= 62``), so no intermediate leaves int64. ReLU with saturation is the
+    clamp's lower bound.
+    """
+    M, shift = M.astype(np.int64), shift.astype(np.int64)
+    half = _ONE_ADD[rounding]
+    offset = None if half is None else (np.int64(1) << (shift - 1)) + half
+    lo, hi = int_range(out_bits, out_signed)
+    lo = max(lo, 0) if relu else lo
+
+    def one_add(acc, overwrite: bool = False):
+        """``overwrite``: the caller gives ``acc`` away, its memory may hold the result."""
+        acc = np.asarray(acc, dtype=np.int64)
+        y = np.multiply(acc, M, out=acc if overwrite else None)
+        if offset is not None:
+            y += offset
+        y >>= shift
+        np.maximum(y, lo, out=y)
+        return np.minimum(y, hi, out=y)
+
+    return one_add
 
 
 def _srdhm(a, b):
@@ -128,7 +180,7 @@ def requantize_minifloat(acc, multiplier, shift, fmt, relu: bool = False, acc_bi
     """Round ``acc * M / 2**c`` onto a minifloat grid once (half to even, saturating)."""
     from .minifloat import round_to_grid
 
-    bits = acc_bits + multiplier_bits
+    bits = product_bits(acc_bits, multiplier_bits, shift)
     y = round_to_grid(_wide(acc, bits) * _wide(multiplier, bits), np.asarray(shift), fmt)
     y = np.asarray(y).astype(np.int64)
     return np.maximum(y, 0) if relu else y
