@@ -317,7 +317,7 @@ def test_fixed_point_products_at_the_edges_of_int64(data):
     weight[0], weight[1] = w_type.hi, w_type.lo  # accumulators reach their bounds
     b = GraphBuilder("edges")
     x = b.input((fan_in,), in_type, 1.0)
-    for i in range(3):
+    for _ in range(3):
         name = b.dense(x, weight, None, w_type, 1.0, IntType(8), 1.0, requant="fixed")
         acc_bits = b.pop().acc_bits  # the bound decides the left shift that reaches 2**63
         left = min(max(63 - acc_bits + draw(st.integers(-3, 3)), 0), 32)
