@@ -104,6 +104,9 @@ class GraphBuilder:
         bias = None if bias is None else np.asarray(bias, dtype=np.int64)
         weight_scale = np.asarray(weight_scale, dtype=np.float64)
         channels = weight.shape[0]
+        if tin.scale.ndim != 0:  # one accumulator mixes input channels: one scale is needed
+            raise IRError(f"{cls.op} '{name or cls.op.lower()}': input '{x}' has a per-channel "
+                          "scale; a Dense or Conv input needs one scale for the tensor")
         m = np.broadcast_to(multiplier_from_scales(tin.scale, weight_scale, out_scale), (channels,))
         name = name or self._unique(cls.op.lower())
         node = cls(name, (x,), TensorType(out_dtype, (0,), out_scale), weight=weight, bias=bias,
@@ -138,7 +141,8 @@ class GraphBuilder:
         return self._append(node)
 
     def _averaging(self, node: Node, tin: TensorType, positions: int, relu, rounding, overflow):
-        m = np.broadcast_to(tin.scale / (positions * node.out.scale), (tin.channels,))
+        m = np.broadcast_to(multiplier_from_scales(tin.scale, 1.0, node.out.scale) / positions,
+                            (tin.channels,))
         node.requant = self._requant(m, node.out.dtype, relu, rounding, overflow)
         node.out.shape = tuple(output_shape(node, [tin]))
         node.acc_bits = _compute_acc_bits(node, [tin])
@@ -162,7 +166,7 @@ class GraphBuilder:
             overflow=Overflow.SAT, name=None) -> str:
         ta, tb = self._types[a], self._types[b]
         C = ta.channels
-        m = np.concatenate([np.broadcast_to(t.scale / np.asarray(out_scale, np.float64), (C,))
+        m = np.concatenate([np.broadcast_to(multiplier_from_scales(t.scale, 1.0, out_scale), (C,))
                             for t in (ta, tb)])
         pre = self._requant(m, out_dtype, relu, rounding, overflow)  # one style for both inputs
         multipliers, shifts = pre.multiplier.reshape(2, C), pre.shift.reshape(2, C)
