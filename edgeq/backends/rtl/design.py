@@ -1,0 +1,201 @@
+"""From an IR graph and a folding to a stream design: layers, the streams between them (with
+width converters and forks where needed) and the generated top module's text."""
+
+import re
+from dataclasses import dataclass, field
+
+from ...ir import Graph
+from ...ir.graph import Dense, Flatten, Input, Reshape
+from .folding import Fold, fold_shape
+from .layers import Elem, Layer, RTLError, StreamSpec, dense_layer
+from .timing import regroup
+
+LIBRARY = ["edgeq_skid.sv", "edgeq_fifo.sv", "edgeq_width_conv.sv", "edgeq_requant.sv",
+           "edgeq_mf_decode.sv", "edgeq_mf_encode.sv", "edgeq_mvu.sv", "edgeq_axis_out.sv"]
+
+
+def sv_name(text: str) -> str:
+    name = re.sub(r"[^A-Za-z0-9_]", "_", text)
+    return name if re.match(r"[A-Za-z]", name) else f"m_{name}"
+
+
+def byte_width(bits: int) -> int:
+    return -(-bits // 8) * 8
+
+
+@dataclass
+class Stream:
+    """A bundle of signals ``<prefix>_tdata/_tvalid/_tready`` carrying ``spec``."""
+
+    prefix: str
+    spec: StreamSpec
+    producer: str  # the layer whose output it is (its name in the graph)
+    arrivals: list[int] = field(default_factory=list)  # beat times of the first sample
+
+
+@dataclass
+class Design:
+    graph: Graph
+    folds: dict[str, Fold]
+    top: str
+    layers: list[Layer] = field(default_factory=list)
+    body: list[str] = field(default_factory=list)  # SV statements of the top module
+    probes: dict[str, dict] = field(default_factory=dict)  # layer -> its output stream signals
+    input: StreamSpec | None = None
+    output: StreamSpec | None = None
+    beats_in: int = 0
+    beats_out: int = 0
+    latency: int = 0  # cycles from the first input beat to the first output beat (model)
+
+    # ------------------------------------------------------------------ streams
+    def declare(self, prefix: str, spec: StreamSpec, comment: str) -> None:
+        self.body.append(f"  // {comment}")
+        self.body.append(f"  logic [{spec.width - 1}:0] {prefix}_tdata;")
+        self.body.append(f"  logic {prefix}_tvalid, {prefix}_tready;")
+
+    def input_port(self, spec: StreamSpec) -> Stream:
+        """The model input: the top's s_axis port, narrowed to the elements it carries."""
+        self.input = spec
+        self.declare("input", spec, f"model input: {spec.elems} x "
+                     f"{self.graph.input.out.dtype.name} per beat")
+        in_w = byte_width(spec.width)
+        unused = ["s_axis_tlast"] + ([f"s_axis_tdata[{in_w - 1}:{spec.width}]"]
+                                     if in_w > spec.width else [])
+        self.body += [f"  assign input_tdata = s_axis_tdata[{spec.width - 1}:0];",
+                      "  assign input_tvalid = s_axis_tvalid;",
+                      "  assign s_axis_tready = input_tready;",
+                      f"  wire unused_input = &{{1'b0, {', '.join(unused)}}};"]
+        beats = _elements(self.graph.input.out.shape) // spec.elems
+        return Stream("input", spec, self.graph.input.name, list(range(beats)))
+
+    def convert(self, src: Stream, elems: int, consumer: str) -> Stream:
+        """``src`` regrouped to ``elems`` elements per beat (a gearbox when they differ)."""
+        if src.spec.elems == elems:
+            return src
+        spec = StreamSpec(elems, src.spec.elem)
+        prefix = f"{src.prefix}_to_{consumer}"
+        self.declare(prefix, spec, f"{src.prefix} regrouped to {elems} elements per beat")
+        self.body.append(
+            f"  edgeq_width_conv #(.BITS({spec.elem.bits}), .IN_ELEMS({src.spec.elems}), "
+            f".OUT_ELEMS({elems})) u_{prefix} (\n"
+            f"      .ap_clk, .ap_rst_n,\n"
+            f"      .s_tdata({src.prefix}_tdata), .s_tvalid({src.prefix}_tvalid), "
+            f".s_tready({src.prefix}_tready),\n"
+            f"      .m_tdata({prefix}_tdata), .m_tvalid({prefix}_tvalid), "
+            f".m_tready({prefix}_tready));")
+        return Stream(prefix, spec, src.producer, regroup(src.arrivals, src.spec.elems, elems))
+
+    def instantiate(self, layer: Layer, inputs: list[Stream]) -> Stream:
+        prefix = sv_name(layer.name)
+        self.declare(prefix, layer.output, f"{layer.node.kind} '{layer.name}'")
+        params = ",\n".join(f"      .{k}({v})" for k, v in layer.params.items())
+        ports = ["      .ap_clk, .ap_rst_n"]
+        for i, s in enumerate(inputs):
+            port = "s" if len(inputs) == 1 else f"s{i}"
+            ports.append(f"      .{port}_tdata({s.prefix}_tdata), .{port}_tvalid({s.prefix}_tvalid), "
+                         f".{port}_tready({s.prefix}_tready)")
+        ports.append(f"      .m_tdata({prefix}_tdata), .m_tvalid({prefix}_tvalid), "
+                     f".m_tready({prefix}_tready)")
+        self.body.append(f"  {layer.module} #(\n{params}\n  ) u_{prefix} (\n"
+                         + ",\n".join(ports) + ");")
+        self.layers.append(layer)
+        self.probes[layer.name] = {"prefix": prefix, "elems": layer.output.elems,
+                                   **layer.output.elem.describe()}
+        return Stream(prefix, layer.output, layer.name,
+                      layer.schedule([s.arrivals for s in inputs]))
+
+
+def make_layer(node, graph: Graph, folds: dict[str, Fold]) -> Layer:
+    src = graph[node.inputs[0]].out
+    if isinstance(node, Dense):
+        return dense_layer(node, src, folds[node.name], fold_shape(node, graph))
+    raise RTLError(f"{node.kind} '{node.name}': the RTL generator does not support this op yet")
+
+
+def plan(graph: Graph, folds: dict[str, Fold], top: str) -> Design:
+    design = Design(graph, folds, top)
+    streams: dict[str, Stream] = {}
+    alias: dict[str, str] = {}  # Flatten/Reshape: the same stream under another name
+
+    def source(name: str) -> str:
+        while name in alias:
+            name = alias[name]
+        return name
+
+    for node in graph:
+        if isinstance(node, Input):
+            continue
+        if isinstance(node, (Flatten, Reshape)):  # channels-last order is already the stream's
+            alias[node.name] = node.inputs[0]
+            continue
+        layer = make_layer(node, graph, folds)
+        ins = []
+        for name, spec in zip(node.inputs, layer.inputs):
+            name = source(name)
+            if name == graph.input.name and name not in streams:
+                streams[name] = design.input_port(spec)
+            ins.append(design.convert(streams[name], spec.elems, sv_name(node.name)))
+        streams[node.name] = design.instantiate(layer, ins)
+    if source(graph.output.name) == graph.input.name:
+        raise RTLError(f"graph '{graph.name}' has no layer to build")
+    out = streams[source(graph.output.name)]
+    design.output = out.spec
+    design.beats_in = _elements(graph.input.out.shape) // design.input.elems
+    design.beats_out = _elements(graph.output.out.shape) // out.spec.elems
+    design.latency = out.arrivals[0]
+    design.body.append(_output_port(out, design.beats_out))
+    return design
+
+
+def _elements(shape) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def _output_port(out: Stream, beats: int) -> str:
+    e = out.spec.elem
+    signed = int(e.signed and e.minifloat is None)
+    return (f"  edgeq_axis_out #(.ELEMS({out.spec.elems}), .BITS({e.bits}), .SIGNED({signed}), "
+            f".TDATA_BITS({byte_width(out.spec.width)}), .BEATS({beats})) u_axis_out (\n"
+            f"      .ap_clk, .ap_rst_n,\n"
+            f"      .s_tdata({out.prefix}_tdata), .s_tvalid({out.prefix}_tvalid), "
+            f".s_tready({out.prefix}_tready),\n"
+            f"      .m_axis_tdata, .m_axis_tvalid, .m_axis_tready, .m_axis_tlast);")
+
+
+def top_text(design: Design) -> str:
+    g = design.graph
+    in_bits, out_bits = design.input.width, design.output.width
+    in_w, out_w = byte_width(in_bits), byte_width(out_bits)
+    lines = [
+        f"// Generated by edgeq from model '{g.name}'. Do not edit: rebuild with `edgeq build`.",
+        (f"// Input:  {design.input.elems} x {g.input.out.dtype.name} per beat, "
+         f"{design.beats_in} beats per sample (tlast is not needed)."),
+        (f"// Output: {design.output.elems} x {g.output.out.dtype.name} per beat, "
+         f"{design.beats_out} beats per sample, tlast on the last."),
+        f"module {design.top} (",
+        "    input  logic ap_clk,",
+        "    input  logic ap_rst_n,",
+        f"    input  logic [{in_w - 1}:0] s_axis_tdata,",
+        "    input  logic s_axis_tvalid,",
+        "    output logic s_axis_tready,",
+        "    input  logic s_axis_tlast,",
+        f"    output logic [{out_w - 1}:0] m_axis_tdata,",
+        "    output logic m_axis_tvalid,",
+        "    input  logic m_axis_tready,",
+        "    output logic m_axis_tlast",
+        ");",
+    ]
+    lines += design.body
+    lines.append("endmodule")
+    return "\n".join(lines) + "\n"
+
+
+def element_layout(spec: StreamSpec, beats: int) -> dict:
+    return {"elems_per_beat": spec.elems, "beats_per_sample": beats,
+            "tdata_bits": byte_width(spec.width), **spec.elem.describe()}
+
+
+__all__ = ["LIBRARY", "Design", "Elem", "element_layout", "plan", "sv_name", "top_text"]
