@@ -12,7 +12,7 @@ from pathlib import Path
 from ...ir import Graph
 from ...resources import data_dir
 from .. import write_manifest
-from .design import LIBRARY, element_layout, plan, sv_name, top_text
+from .design import element_layout, plan, sv_name, top_text
 from .folding import FoldingError, resolve_folding
 from .layers import RTLError
 
@@ -73,7 +73,8 @@ def build(graph: Graph, out: Path, options: dict) -> None:
     rtl_dir = out / "rtl"
     rtl_dir.mkdir()
     library = data_dir("hw") / "rtl"
-    for name in LIBRARY:
+    modules = design.modules()
+    for name in modules:
         shutil.copyfile(library / name, rtl_dir / name)
     top_file = f"rtl/{design.top}.sv"
     (out / top_file).write_text(top_text(design))
@@ -81,7 +82,7 @@ def build(graph: Graph, out: Path, options: dict) -> None:
     for layer in design.layers:
         for name, text in layer.memories.items():
             (out / name).write_text(text)
-    files = [f"rtl/{n}" for n in LIBRARY] + [top_file]
+    files = [f"rtl/{n}" for n in modules] + [top_file]
     (out / "filelist.f").write_text("".join(f + "\n" for f in files))
     layers = {layer.name: layer.describe() for layer in design.layers}
     figures = {

@@ -5,13 +5,32 @@ import re
 from dataclasses import dataclass, field
 
 from ...ir import Graph
-from ...ir.graph import Dense, Flatten, Input, Reshape
+from ...ir.graph import Add, Conv, Dense, Flatten, GlobalAvgPool, Input, Pool, Reshape
 from .folding import Fold, fold_shape
-from .layers import Elem, Layer, RTLError, StreamSpec, dense_layer
-from .timing import regroup
+from .layers import (
+    Elem,
+    Layer,
+    RTLError,
+    StreamSpec,
+    add_layer,
+    conv_layers,
+    dense_layer,
+    gap_layer,
+    pool_layers,
+)
+from .timing import fifo_schedule, regroup
 
-LIBRARY = ["edgeq_skid.sv", "edgeq_fifo.sv", "edgeq_width_conv.sv", "edgeq_requant.sv",
-           "edgeq_mf_decode.sv", "edgeq_mf_encode.sv", "edgeq_mvu.sv", "edgeq_axis_out.sv"]
+# hw/rtl modules in compile order, each with the library modules it instantiates
+LIBRARY = {
+    "edgeq_skid": [], "edgeq_fifo": [], "edgeq_fork": [], "edgeq_width_conv": [],
+    "edgeq_requant": [], "edgeq_mf_decode": [], "edgeq_mf_encode": [],
+    "edgeq_mvu": ["edgeq_skid", "edgeq_requant", "edgeq_mf_decode", "edgeq_mf_encode"],
+    "edgeq_swg": ["edgeq_skid"],
+    "edgeq_vvu": ["edgeq_skid", "edgeq_requant", "edgeq_mf_decode", "edgeq_mf_encode"],
+    "edgeq_gap": ["edgeq_skid", "edgeq_requant", "edgeq_mf_decode", "edgeq_mf_encode"],
+    "edgeq_add": ["edgeq_skid", "edgeq_requant"],
+    "edgeq_axis_out": [],
+}
 
 
 def sv_name(text: str) -> str:
@@ -48,6 +67,16 @@ class Design:
     latency: int = 0  # cycles from the first input beat to the first output beat (model)
 
     # ------------------------------------------------------------------ streams
+    def modules(self) -> list[str]:
+        """The library files this design instantiates, in compile order."""
+        used = {"edgeq_axis_out"}
+        for line in self.body:
+            word = line.strip().split(" ", 1)[0]
+            if word in LIBRARY:
+                used.add(word)
+        used |= {dep for name in used for dep in LIBRARY[name]}
+        return [f"{m}.sv" for m in LIBRARY if m in used]
+
     def declare(self, prefix: str, spec: StreamSpec, comment: str) -> None:
         self.body.append(f"  // {comment}")
         self.body.append(f"  logic [{spec.width - 1}:0] {prefix}_tdata;")
@@ -85,6 +114,47 @@ class Design:
             f".m_tready({prefix}_tready));")
         return Stream(prefix, spec, src.producer, regroup(src.arrivals, src.spec.elems, elems))
 
+    def fork(self, src: Stream, branches: int) -> list[Stream]:
+        """``branches`` copies of a stream (a tree of two-way forks)."""
+        if branches <= 1:
+            return [src]
+        out = []
+        for i in range(2):
+            prefix = f"{src.prefix}_b{i}"
+            self.declare(prefix, src.spec, f"{src.prefix}, branch {i}")
+            out.append(Stream(prefix, src.spec, src.producer, list(src.arrivals)))
+        self.body.append(
+            f"  edgeq_fork #(.WIDTH({src.spec.width})) u_{src.prefix}_fork (\n"
+            f"      .ap_clk, .ap_rst_n,\n"
+            f"      .s_tdata({src.prefix}_tdata), .s_tvalid({src.prefix}_tvalid), "
+            f".s_tready({src.prefix}_tready),\n"
+            + ",\n".join(f"      .m{i}_tdata({s.prefix}_tdata), .m{i}_tvalid({s.prefix}_tvalid), "
+                          f".m{i}_tready({s.prefix}_tready)" for i, s in enumerate(out)) + ");")
+        return [out[0]] + self.fork(out[1], branches - 1)
+
+    def align(self, ins: list[Stream], consumer: str) -> list[Stream]:
+        """A FIFO on the input of a join that arrives first, deep enough for the other path's
+        lead (its sliding windows need rows ahead) plus slack; the depth comes from the timing
+        model of the first sample."""
+        a, b = ins
+        early, late = (0, 1) if a.arrivals[0] <= b.arrivals[0] else (1, 0)
+        e, lt = ins[early].arrivals, ins[late].arrivals
+        lead = max(sum(1 for t in e if t < t_late) - k for k, t_late in enumerate(lt))
+        depth = max(2, lead + 8)
+        src = ins[early]
+        prefix = f"{src.prefix}_to_{consumer}_fifo"
+        self.declare(prefix, src.spec, f"{src.prefix} delayed for the skew of the other path")
+        self.body.append(
+            f"  edgeq_fifo #(.WIDTH({src.spec.width}), .DEPTH({depth})) u_{prefix} (\n"
+            f"      .ap_clk, .ap_rst_n,\n"
+            f"      .s_tdata({src.prefix}_tdata), .s_tvalid({src.prefix}_tvalid), "
+            f".s_tready({src.prefix}_tready),\n"
+            f"      .m_tdata({prefix}_tdata), .m_tvalid({prefix}_tvalid), "
+            f".m_tready({prefix}_tready));")
+        ins = list(ins)
+        ins[early] = Stream(prefix, src.spec, src.producer, fifo_schedule(src.arrivals))
+        return ins
+
     def instantiate(self, layer: Layer, inputs: list[Stream]) -> Stream:
         prefix = sv_name(layer.name)
         self.declare(prefix, layer.output, f"{layer.node.kind} '{layer.name}'")
@@ -99,22 +169,29 @@ class Design:
         self.body.append(f"  {layer.module} #(\n{params}\n  ) u_{prefix} (\n"
                          + ",\n".join(ports) + ");")
         self.layers.append(layer)
-        self.probes[layer.name] = {"prefix": prefix, "elems": layer.output.elems,
-                                   **layer.output.elem.describe()}
         return Stream(prefix, layer.output, layer.name,
                       layer.schedule([s.arrivals for s in inputs]))
 
 
-def make_layer(node, graph: Graph, folds: dict[str, Fold]) -> Layer:
-    src = graph[node.inputs[0]].out
+def make_layers(node, graph: Graph, folds: dict[str, Fold]) -> list[Layer]:
+    """The hardware blocks of one node, in stream order."""
+    srcs = graph.input_types(node)
+    fold, shape = folds.get(node.name), fold_shape(node, graph)
     if isinstance(node, Dense):
-        return dense_layer(node, src, folds[node.name], fold_shape(node, graph))
-    raise RTLError(f"{node.kind} '{node.name}': the RTL generator does not support this op yet")
+        return [dense_layer(node, srcs[0], fold, shape)]
+    if isinstance(node, Conv):
+        return conv_layers(node, srcs[0], fold, shape)
+    if isinstance(node, Pool):
+        return pool_layers(node, srcs[0], fold, shape)
+    if isinstance(node, GlobalAvgPool):
+        return [gap_layer(node, srcs[0], fold, shape)]
+    if isinstance(node, Add):
+        return [add_layer(node, srcs, fold, shape)]
+    raise RTLError(f"{node.kind} '{node.name}': the RTL generator does not support this op")
 
 
 def plan(graph: Graph, folds: dict[str, Fold], top: str) -> Design:
     design = Design(graph, folds, top)
-    streams: dict[str, Stream] = {}
     alias: dict[str, str] = {}  # Flatten/Reshape: the same stream under another name
 
     def source(name: str) -> str:
@@ -122,23 +199,44 @@ def plan(graph: Graph, folds: dict[str, Fold], top: str) -> Design:
             name = alias[name]
         return name
 
+    consumers: dict[str, int] = {}
     for node in graph:
-        if isinstance(node, Input):
-            continue
-        if isinstance(node, (Flatten, Reshape)):  # channels-last order is already the stream's
+        if isinstance(node, (Flatten, Reshape)):
             alias[node.name] = node.inputs[0]
-            continue
-        layer = make_layer(node, graph, folds)
-        ins = []
-        for name, spec in zip(node.inputs, layer.inputs):
-            name = source(name)
-            if name == graph.input.name and name not in streams:
-                streams[name] = design.input_port(spec)
-            ins.append(design.convert(streams[name], spec.elems, sv_name(node.name)))
-        streams[node.name] = design.instantiate(layer, ins)
-    if source(graph.output.name) == graph.input.name:
+        else:
+            for name in node.inputs:
+                consumers[source(name)] = consumers.get(source(name), 0) + 1
+    final = source(graph.output.name)
+    if final == graph.input.name:
         raise RTLError(f"graph '{graph.name}' has no layer to build")
-    out = streams[source(graph.output.name)]
+    consumers[final] = consumers.get(final, 0) + 1  # the top's output port
+    outputs: dict[str, list[Stream]] = {}  # node -> branches not yet taken by a consumer
+
+    def publish(name: str, stream: Stream) -> None:
+        outputs[name] = design.fork(stream, consumers.get(name, 0))
+
+    for node in graph:
+        if isinstance(node, (Input, Flatten, Reshape)):
+            continue
+        layers = make_layers(node, graph, folds)
+        first = layers[0]
+        ins = []
+        for name, spec in zip(node.inputs, first.inputs):
+            name = source(name)
+            if name == graph.input.name and name not in outputs:
+                publish(name, design.input_port(spec))
+            ins.append(design.convert(outputs[name].pop(0), spec.elems, sv_name(first.name)))
+        if isinstance(node, Add):
+            ins = design.align(ins, sv_name(node.name))
+        stream = design.instantiate(first, ins)
+        for layer in layers[1:]:
+            stream = design.instantiate(layer, [design.convert(stream, layer.inputs[0].elems,
+                                                               sv_name(layer.name))])
+        design.probes[node.name] = {"prefix": stream.prefix, "elems": stream.spec.elems,
+                                    **stream.spec.elem.describe()}
+        publish(node.name, stream)
+    design.probes = {k: v for k, v in design.probes.items() if k != final}
+    out = outputs[final].pop(0)
     design.output = out.spec
     design.beats_in = _elements(graph.input.out.shape) // design.input.elems
     design.beats_out = _elements(graph.output.out.shape) // out.spec.elems

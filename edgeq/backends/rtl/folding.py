@@ -8,7 +8,7 @@ shortest interval that fits and folds every layer as little as that interval nee
 
 import json
 from dataclasses import dataclass
-from math import prod
+from math import gcd, prod
 from pathlib import Path
 
 from ...ir import Graph
@@ -28,16 +28,25 @@ class Fold:
 @dataclass(frozen=True)
 class FoldShape:
     """What a layer folds over: ``mh`` output lanes (PE), ``mw`` input lanes (SIMD),
-    ``vectors`` per sample, and the fixed cycles of its input stream (sliding windows)."""
+    ``vectors`` per sample. A sliding window's input arrives one word per cycle: ``window``
+    says how wide a word is, ``"simd"`` (gcd(SIMD, channels), matrix units) or ``"pe"``
+    (depthwise and pooling units), for ``in_elems`` elements of ``channels`` per pixel."""
 
     mh: int
     mw: int
     vectors: int
-    stream_cycles: int = 0
+    window: str | None = None
+    in_elems: int = 0
+    channels: int = 1
+
+    def word(self, fold: Fold) -> int:
+        return gcd(fold.simd, self.channels) if self.window == "simd" else fold.pe
 
     def cycles(self, fold: Fold) -> int:
         compute = self.vectors * (self.mh // fold.pe) * (self.mw // fold.simd)
-        return max(compute, self.stream_cycles)
+        if self.window is None:
+            return compute
+        return max(compute, self.in_elems // self.word(fold))
 
 
 def divisors(n: int) -> list[int]:
@@ -52,14 +61,15 @@ def fold_shape(node: Node, graph: Graph) -> FoldShape | None:
     """The folding dimensions of a node, or None when it has no arithmetic to fold."""
     if isinstance(node, Dense):
         return FoldShape(node.out.channels, node.weight.shape[1], 1)
-    if isinstance(node, Conv):
+    if isinstance(node, (Conv, Pool)):
         k = prod(node.kernel)
         positions = spatial_positions(node.out.shape)
-        if node.depthwise:
-            return FoldShape(node.out.channels, k, positions)
-        return FoldShape(node.out.channels, k * node.weight.shape[-1], positions)
-    if isinstance(node, Pool):
-        return FoldShape(node.out.channels, prod(node.kernel), spatial_positions(node.out.shape))
+        src = graph[node.inputs[0]].out
+        cin, elems = src.channels, prod(src.shape)
+        if isinstance(node, Conv) and not node.depthwise:
+            return FoldShape(node.out.channels, k * node.weight.shape[-1], positions, "simd",
+                             elems, cin)
+        return FoldShape(node.out.channels, k, positions, "pe", elems, cin)
     if isinstance(node, GlobalAvgPool):
         src = graph[node.inputs[0]].out
         return FoldShape(node.out.channels, 1, spatial_positions(src.shape))

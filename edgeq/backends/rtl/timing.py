@@ -38,3 +38,61 @@ def regroup(arrivals: list[int], elems_in: int, elems_out: int) -> list[int]:
         last = max(last + 1, arrivals[src] + 1)
         out.append(last)
     return out
+
+
+def swg_schedule(arrivals: list[int], geometry: dict, beats_per_pixel: int) -> list[int]:
+    """Beat times out of edgeq_swg: an output pixel's beats are issued, one per cycle, from the
+    cycle after the last word its window needs was written; each leaves 2 cycles after issue."""
+    H, W, CG = geometry["H"], geometry["W"], geometry["CG"]
+    KH, KW, SH, SW, PH, PW = (geometry[k] for k in ("KH", "KW", "SH", "SW", "PH", "PW"))
+    OH, OW = (H + 2 * PH - KH) // SH + 1, (W + 2 * PW - KW) // SW + 1
+    out, issue = [], -1
+    for oy in range(OH):
+        for ox in range(OW):
+            y_last = min(oy * SH - PH + KH - 1, H - 1)
+            x_last = min(ox * SW - PW + KW - 1, W - 1)
+            needed = (y_last * W + x_last + 1) * CG
+            ready = arrivals[needed - 1] + 1
+            for _ in range(beats_per_pixel):
+                issue = max(issue + 1, ready)
+                out.append(issue + 2)
+    return out
+
+
+def reduce_schedule(arrivals: list[int], beats_per_output: int, depth: int) -> list[int]:
+    """Units that take every beat as it comes and emit one beat per ``beats_per_output``
+    consecutive input beats, ``depth`` cycles after the last (edgeq_vvu: 6)."""
+    out, issue = [], -1
+    for i, t in enumerate(arrivals):
+        issue = max(issue + 1, t)
+        if i % beats_per_output == beats_per_output - 1:
+            out.append(issue + depth)
+    return out
+
+
+def gap_schedule(arrivals: list[int], groups: int, positions: int) -> list[int]:
+    """edgeq_gap: the beats of the last position leave 5 cycles after they are taken."""
+    out, issue = [], -1
+    for i, t in enumerate(arrivals):
+        issue = max(issue + 1, t)
+        if i >= (positions - 1) * groups:
+            out.append(issue + 5)
+    return out
+
+
+def join_schedule(a: list[int], b: list[int], depth: int = 5) -> list[int]:
+    """edgeq_add: a beat pair is taken when both are there, and leaves ``depth`` cycles later."""
+    out, issue = [], -1
+    for ta, tb in zip(a, b):
+        issue = max(issue + 1, ta, tb)
+        out.append(issue + depth)
+    return out
+
+
+def fifo_schedule(arrivals: list[int]) -> list[int]:
+    """edgeq_fifo: a beat can leave the cycle after it was pushed."""
+    out, last = [], -1
+    for t in arrivals:
+        last = max(last + 1, t + 1)
+        out.append(last)
+    return out
