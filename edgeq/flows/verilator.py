@@ -155,3 +155,15 @@ def run_test(build_dir: Path, top: str, test_module: str, module_dir: Path, test
     finally:
         sys.path.remove(str(module_dir))
     return results
+
+
+def lint(files: list, top: str, cwd: Path, parameters: dict | None = None) -> tuple[bool, str]:
+    """``verilator --lint-only -Wall`` on ``files`` (paths relative to ``cwd`` allowed):
+    ``(clean, messages)``."""
+    import subprocess
+
+    cmd = ["verilator", "--lint-only", "-Wall", "--top-module", top,
+           *(f"-G{k}={v}" for k, v in (parameters or {}).items()), *map(str, files)]
+    run = subprocess.run(cmd, cwd=cwd, env={**os.environ, **verilator_env()},
+                         capture_output=True, text=True, check=False)
+    return run.returncode == 0, run.stderr

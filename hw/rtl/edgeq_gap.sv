@@ -35,7 +35,7 @@ module edgeq_gap #(
     input  logic                   m_tready
 );
   localparam int CF = C / PE;
-  localparam int XW = IN_MF != 0 ? IN_M + (1 << IN_E) - 1 + IN_SIGNED : IN_BITS + 1 - IN_SIGNED;
+  localparam int XW = IN_MF != 0 ? IN_M + (1 << IN_E) : IN_BITS + 1 - IN_SIGNED;
   localparam int PW = ACC_BITS + MUL_BITS + 1;
   localparam int CFW = CF > 1 ? $clog2(CF) : 1;
   localparam int PPW = P > 1 ? $clog2(P) : 1;

@@ -4,14 +4,14 @@ module edgeq_mf_decode #(
     parameter int E = 4,
     parameter int M = 3,
     parameter int SIGNED = 1,
-    parameter int OUT_BITS = M + (1 << E) - 1 + SIGNED  // magnitude bits, plus sign
+    parameter int OUT_BITS = M + (1 << E)  // magnitude bits (M + 2**E - 1) and a sign bit
 ) (
     input  logic        [SIGNED+E+M-1:0] code,
     output logic signed [  OUT_BITS-1:0] value
 );
-  if (E < 1 || M < 1 || OUT_BITS < M + (1 << E) - 1 + SIGNED) begin : g_check
-    $error("edgeq_mf_decode: E=%0d M=%0d needs OUT_BITS >= %0d, got %0d", E, M,
-           M + (1 << E) - 1 + SIGNED, OUT_BITS);
+  if (E < 1 || M < 1 || OUT_BITS < M + (1 << E)) begin : g_check
+    $error("edgeq_mf_decode: E=%0d M=%0d needs OUT_BITS >= %0d, got %0d", E, M, M + (1 << E),
+           OUT_BITS);
   end
 
   logic [E-1:0] exponent;

@@ -65,8 +65,8 @@ module edgeq_mvu #(
   localparam int SF = MW / SIMD;  // input folds
   localparam int WORDS = NF * SF;
   // operand widths after decoding, as signed integers
-  localparam int XW = IN_MF != 0 ? IN_M + (1 << IN_E) - 1 + IN_SIGNED : IN_BITS + 1 - IN_SIGNED;
-  localparam int WW = W_MF != 0 ? W_M + (1 << W_E) - 1 + W_SIGNED : W_BITS + 1 - W_SIGNED;
+  localparam int XW = IN_MF != 0 ? IN_M + (1 << IN_E) : IN_BITS + 1 - IN_SIGNED;
+  localparam int WW = W_MF != 0 ? W_M + (1 << W_E) : W_BITS + 1 - W_SIGNED;
   localparam int PW = ACC_BITS + MUL_BITS + 1;  // acc * M', M' unsigned
   localparam int NFW = NF > 1 ? $clog2(NF) : 1;
   localparam int SFW = SF > 1 ? $clog2(SF) : 1;

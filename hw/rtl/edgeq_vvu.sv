@@ -50,8 +50,8 @@ module edgeq_vvu #(
 );
   localparam int CF = C / PE;  // channel groups
   localparam int KF = K / SIMD;  // kernel folds
-  localparam int XW = IN_MF != 0 ? IN_M + (1 << IN_E) - 1 + IN_SIGNED : IN_BITS + 1 - IN_SIGNED;
-  localparam int WW = W_MF != 0 ? W_M + (1 << W_E) - 1 + W_SIGNED : W_BITS + 1 - W_SIGNED;
+  localparam int XW = IN_MF != 0 ? IN_M + (1 << IN_E) : IN_BITS + 1 - IN_SIGNED;
+  localparam int WW = W_MF != 0 ? W_M + (1 << W_E) : W_BITS + 1 - W_SIGNED;
   // a maximum needs the operand's width only; sums use the IR's accumulator width
   localparam int AB = MODE == 1 ? XW : ACC_BITS;
   localparam int PW = AB + MUL_BITS + 1;

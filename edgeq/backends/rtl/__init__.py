@@ -95,6 +95,7 @@ def build(graph: Graph, out: Path, options: dict) -> None:
         "io": {"input": element_layout(design.input, design.beats_in),
                "output": element_layout(design.output, design.beats_out)},
         "probes": design.probes,
+        "output_layer": design.output_layer,
     }
     manifest = write_manifest(out, graph, TARGET, **figures)
     (out / "README.md").write_text(_readme(design, manifest))

@@ -65,6 +65,7 @@ class Design:
     beats_in: int = 0
     beats_out: int = 0
     latency: int = 0  # cycles from the first input beat to the first output beat (model)
+    output_layer: str = ""  # the node driving the output port
 
     # ------------------------------------------------------------------ streams
     def modules(self) -> list[str]:
@@ -232,10 +233,12 @@ def plan(graph: Graph, folds: dict[str, Fold], top: str) -> Design:
         for layer in layers[1:]:
             stream = design.instantiate(layer, [design.convert(stream, layer.inputs[0].elems,
                                                                sv_name(layer.name))])
-        design.probes[node.name] = {"prefix": stream.prefix, "elems": stream.spec.elems,
+        design.probes[node.name] = {"prefix": stream.prefix,
+                                    "elems_per_beat": stream.spec.elems,
                                     **stream.spec.elem.describe()}
         publish(node.name, stream)
     design.probes = {k: v for k, v in design.probes.items() if k != final}
+    design.output_layer = final
     out = outputs[final].pop(0)
     design.output = out.spec
     design.beats_in = _elements(graph.input.out.shape) // design.input.elems

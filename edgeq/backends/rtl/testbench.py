@@ -111,7 +111,9 @@ def measured_timing(first_in: list[int], first_out: list[int], samples: int) -> 
 
 def _locate_layer(out_dir, manifest, graph, x, seed, sample: int):
     """Re-run up to the failing sample with every layer's output stream recorded and return
-    the first layer whose integers differ from the golden trace."""
+    the first layer whose integers differ from the golden trace (its Difference when it
+    produced values, its name when it produced too few); the output layer when every inner
+    layer matches."""
     names = [n.name for n in graph if n.name in manifest["probes"]]
     probes = [manifest["probes"][n]["prefix"] for n in names]
     xs = x[: sample + 1]
@@ -127,7 +129,7 @@ def _locate_layer(out_dir, manifest, graph, x, seed, sample: int):
             if n and not np.array_equal(got[:n], want[:n]):
                 return golden.first_difference(want[:n], got[:n], name)
             return name
-    return None
+    return manifest.get("output_layer")
 
 
 def verify_design(out_dir: Path, samples: int, inputs, seed: int, **options):
@@ -164,7 +166,7 @@ def verify_design(out_dir: Path, samples: int, inputs, seed: int, **options):
             where = _locate_layer(out_dir, manifest, graph, x, seed, verdict.difference.sample)
             if isinstance(where, golden.Difference):
                 verdict.difference.layer = where.layer
-                figures["first_layer_difference"] = str(where)
+                verdict.figures["first_layer_difference"] = str(where)
             elif where:
                 verdict.difference.layer = where
         if result["tlast_errors"] and verdict.matched == verdict.total:
