@@ -99,7 +99,7 @@ def test_elaboration_rejects_impossible_folding(tmp_path):
     lib = data_dir("hw") / "rtl"
     files = [lib / f"edgeq_{m}.sv" for m in ("mvu", "skid", "requant", "mf_decode", "mf_encode")]
     clean, log = lint(files, "edgeq_mvu", tmp_path, {"MH": 8, "PE": 3})
-    assert not clean and "MH % PE == 0, got MH=8 PE=3" in log
+    assert not clean and "MH % PE == 0 and MW % SIMD == 0, got MH=8 PE=3" in log
 
 
 # CI simulates one folding per model (small designs build fast); scripts/rtl_matrix.py runs all
