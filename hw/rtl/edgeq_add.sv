@@ -38,6 +38,8 @@ module edgeq_add #(
   localparam int CF = C / PE;
   localparam int CFW = CF > 1 ? $clog2(CF) : 1;
   localparam int PW = ACC_BITS + MUL_BITS + 1;
+  localparam int AX = A_BITS + 1;  // operands as signed integers
+  localparam int BX = B_BITS + 1;
 
   if (C % PE != 0) begin : g_check
     $error("edgeq_add: needs C %% PE == 0, got C=%0d PE=%0d", C, PE);
@@ -88,9 +90,9 @@ module edgeq_add #(
       for (int p = 0; p < PE; p++) begin
         logic signed [A_BITS:0] a;
         logic signed [B_BITS:0] b;
-        a = A_SIGNED != 0 ? (A_BITS + 1)'(signed'(a1[p*A_BITS+:A_BITS]))
+        a = A_SIGNED != 0 ? AX'(signed'(a1[p*A_BITS+:A_BITS]))
                           : signed'({1'b0, a1[p*A_BITS+:A_BITS]});
-        b = B_SIGNED != 0 ? (B_BITS + 1)'(signed'(b1[p*B_BITS+:B_BITS]))
+        b = B_SIGNED != 0 ? BX'(signed'(b1[p*B_BITS+:B_BITS]))
                           : signed'({1'b0, b1[p*B_BITS+:B_BITS]});
         sum2[p] <= ACC_BITS'(a * signed'({1'b0, k1[p*K_BITS+:K_BITS]}))
                  + ACC_BITS'(b * signed'({1'b0, k1[(PE+p)*K_BITS+:K_BITS]}));

@@ -18,20 +18,22 @@ module edgeq_fifo #(
   end
 
   localparam int AW = $clog2(DEPTH);
+  localparam int CW = AW + 1;
 
   logic [WIDTH-1:0] mem[DEPTH];
   logic [AW-1:0] rd_q, wr_q;
-  logic [AW:0] count_q;
+  logic [CW-1:0] count_q;
   logic push, pop;
 
-  assign s_tready = count_q != (AW + 1)'(DEPTH);
+  assign s_tready = count_q != CW'(DEPTH);
   assign m_tvalid = count_q != '0;
   assign m_tdata = mem[rd_q];
   assign push = s_tvalid && s_tready;
   assign pop = m_tvalid && m_tready;
 
   function automatic logic [AW-1:0] next(input logic [AW-1:0] p);
-    return (p == AW'(DEPTH - 1)) ? '0 : p + 1'b1;
+    if (p == AW'(DEPTH - 1)) next = '0;
+    else next = p + 1'b1;
   endfunction
 
   always_ff @(posedge ap_clk) begin
@@ -43,7 +45,7 @@ module edgeq_fifo #(
     end else begin
       if (push) wr_q <= next(wr_q);
       if (pop) rd_q <= next(rd_q);
-      count_q <= count_q + (AW + 1)'(push) - (AW + 1)'(pop);
+      count_q <= count_q + CW'(push) - CW'(pop);
     end
   end
 endmodule

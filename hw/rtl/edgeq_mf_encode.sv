@@ -17,6 +17,9 @@ module edgeq_mf_encode #(
   localparam int EMAX = (1 << E) - 1 - (SPECIAL == 2 ? 1 : 0);
   localparam int MMAX = (1 << M) - 1 - (SPECIAL == 1 ? 1 : 0);
   localparam int SW = $clog2(IN_BITS + SHIFT + 2) + 1;  // holds every shift amount
+  localparam int MW = IN_BITS + 1;  // magnitude
+  localparam int RW = M + 2;  // rounded significand and its carry
+  localparam int FW = M + 1;  // significand
   if (E < 1 || M < 1 || SHIFT < 0 || SPECIAL < 0 || SPECIAL > 2) begin : g_check
     $error("edgeq_mf_encode: bad parameters E=%0d M=%0d SHIFT=%0d SPECIAL=%0d", E, M, SHIFT,
            SPECIAL);
@@ -36,7 +39,7 @@ module edgeq_mf_encode #(
 
   always_comb begin
     negative = value < 0;
-    magnitude = negative ? (IN_BITS + 1)'(-(IN_BITS + 1)'(value)) : (IN_BITS + 1)'(value);
+    magnitude = negative ? MW'(-(MW'(value))) : MW'(value);
     lead = '0;
     any = 1'b0;
     for (int i = 0; i <= IN_BITS; i++) begin
@@ -48,10 +51,10 @@ module edgeq_mf_encode #(
     // grid units per mantissa step: shift = max(lead - M, SHIFT)
     shift = (any && int'(lead) - M > SHIFT) ? lead - SW'(M) : SW'(SHIFT);
     quotient = magnitude >> shift;
-    rest = magnitude & (((IN_BITS + 1)'(1) << shift) - 1'b1);
-    half = shift == '0 ? '0 : (IN_BITS + 1)'(1) << (shift - 1'b1);
+    rest = magnitude & ((MW'(1) << shift) - 1'b1);
+    half = shift == '0 ? '0 : MW'(1) << (shift - 1'b1);
     up = shift != '0 && (rest > half || (rest == half && quotient[0]));
-    rounded = (M + 2)'(quotient) + (M + 2)'(up);
+    rounded = RW'(quotient) + RW'(up);
     exponent = shift - SW'(SHIFT);
     if (rounded[M+1]) begin  // rounding carried into the next binade
       rounded = rounded >> 1;
@@ -66,7 +69,7 @@ module edgeq_mf_encode #(
     end
     if (int'(exponent) > EMAX || (int'(exponent) == EMAX && int'(mantissa) > MMAX)) begin
       exponent = SW'(EMAX);
-      mantissa = (M + 1)'(MMAX);
+      mantissa = FW'(MMAX);
     end
     sign = negative && rounded != '0;
     if (negative && (SIGNED == 0 || RELU != 0)) begin

@@ -71,6 +71,7 @@ module edgeq_mvu #(
   localparam int NFW = NF > 1 ? $clog2(NF) : 1;
   localparam int SFW = SF > 1 ? $clog2(SF) : 1;
   localparam int AW = WORDS > 1 ? $clog2(WORDS) : 1;
+  localparam int CNW = SFW + 1;  // beat counts 0..SF
 
   if (MW < 1 || MH < 1 || SIMD < 1 || PE < 1 || MW % SIMD != 0 || MH % PE != 0) begin : g_fold
     $error("edgeq_mvu: folding needs MH %% PE == 0 and MW %% SIMD == 0, got MH=%0d PE=%0d MW=%0d SIMD=%0d",
@@ -113,7 +114,7 @@ module edgeq_mvu #(
   end else begin : g_buffered
     // ping-pong input buffer: the writer fills one half while the reader reuses the other
     logic [SIMD*IN_BITS-1:0] xbuf[2*SF];
-    logic [SFW:0] count_q[2];  // beats written into each half
+    logic [CNW-1:0] count_q[2];  // beats written into each half
     logic wsel_q, rsel_q;
     logic [SFW-1:0] wptr_q;
     localparam int BW = $clog2(2 * SF);
@@ -122,9 +123,9 @@ module edgeq_mvu #(
     assign waddr = BW'(wsel_q) * BW'(SF) + BW'(wptr_q);
     assign raddr = BW'(rsel_q) * BW'(SF) + BW'(sf_q);
     assign block_last = nf_q == NFW'(NF - 1) && sf_q == SFW'(SF - 1);
-    assign s_tready = count_q[wsel_q] != (SFW + 1)'(SF);
+    assign s_tready = count_q[wsel_q] != CNW'(SF);
     assign write = s_tvalid && s_tready;
-    assign ready_to_read = count_q[rsel_q] > (SFW + 1)'(sf_q);
+    assign ready_to_read = count_q[rsel_q] > CNW'(sf_q);
     assign issue = en && ready_to_read;
     always_ff @(posedge ap_clk) begin
       if (write) xbuf[waddr] <= s_tdata;

@@ -27,6 +27,7 @@ module edgeq_requant #(
   localparam int VW = IN_BITS > SHIFT + 1 ? IN_BITS : SHIFT + 1;
   localparam int QW0 = VW - SHIFT + 1;
   localparam int QW = QW0 > OUT_BITS + 2 ? QW0 : OUT_BITS + 2;
+  localparam int FLW = VW - SHIFT;  // the quotient
   localparam logic signed [QW-1:0] HI = OUT_SIGNED != 0 ? (QW'(1) <<< (OUT_BITS - 1)) - 1
                                                          : (QW'(1) <<< OUT_BITS) - 1;
   localparam logic signed [QW-1:0] LO_RANGE = OUT_SIGNED != 0 ? -(QW'(1) <<< (OUT_BITS - 1))
@@ -43,7 +44,7 @@ module edgeq_requant #(
     logic signed [VW-SHIFT-1:0] floor_v;
     logic [SHIFT-1:0] rem;
     logic above, tie, inexact, negative, up;
-    assign floor_v = (VW - SHIFT)'(v >>> SHIFT);
+    assign floor_v = FLW'(v >>> SHIFT);
     assign rem = v[SHIFT-1:0];
     assign above = rem > {1'b1, {(SHIFT - 1) {1'b0}}};
     assign tie = rem == {1'b1, {(SHIFT - 1) {1'b0}}};

@@ -59,13 +59,13 @@ module edgeq_swg #(
   end
 
   // window word (kernel position k, channel word cw) of lane l in beat j
-  function automatic int word_k(int j, int l);
-    if (ORDER == 0) return (j * LANES + l) / CG;
-    return (j % (K / LANES)) * LANES + l;
+  function automatic int word_k(input int j, input int l);
+    if (ORDER == 0) word_k = (j * LANES + l) / CG;
+    else word_k = (j % (K / LANES)) * LANES + l;
   endfunction
-  function automatic int word_cw(int j, int l);
-    if (ORDER == 0) return (j * LANES + l) % CG;
-    return j / (K / LANES);
+  function automatic int word_cw(input int j, input int l);
+    if (ORDER == 0) word_cw = (j * LANES + l) % CG;
+    else word_cw = j / (K / LANES);
   endfunction
 
   // ------------------------------------------------------------------ writer

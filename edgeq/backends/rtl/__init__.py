@@ -92,6 +92,7 @@ def build(graph: Graph, out: Path, options: dict) -> None:
         "interval_cycles": max([design.beats_in, design.beats_out]
                                + [d["cycles_per_sample"] for d in layers.values()]),
         "latency_cycles": design.latency,
+        "latency_bound_cycles": design.latency_bound,
         "io": {"input": element_layout(design.input, design.beats_in),
                "output": element_layout(design.output, design.beats_out)},
         "probes": design.probes,

@@ -50,6 +50,9 @@ class Stream:
     spec: StreamSpec
     producer: str  # the layer whose output it is (its name in the graph)
     arrivals: list[int] = field(default_factory=list)  # beat times of the first sample
+    # upper bound on the first sample's last beat: every block on the way does its whole
+    # sample's work (cycles per sample) and pipeline depth one after the other
+    bound: int = 0
 
 
 @dataclass
@@ -65,6 +68,7 @@ class Design:
     beats_in: int = 0
     beats_out: int = 0
     latency: int = 0  # cycles from the first input beat to the first output beat (model)
+    latency_bound: int = 0  # upper bound on that latency
     output_layer: str = ""  # the node driving the output port
 
     # ------------------------------------------------------------------ streams
@@ -96,7 +100,7 @@ class Design:
                       "  assign s_axis_tready = input_tready;",
                       f"  wire unused_input = &{{1'b0, {', '.join(unused)}}};"]
         beats = _elements(self.graph.input.out.shape) // spec.elems
-        return Stream("input", spec, self.graph.input.name, list(range(beats)))
+        return Stream("input", spec, self.graph.input.name, list(range(beats)), beats)
 
     def convert(self, src: Stream, elems: int, consumer: str) -> Stream:
         """``src`` regrouped to ``elems`` elements per beat (a gearbox when they differ)."""
@@ -113,7 +117,9 @@ class Design:
             f".s_tready({src.prefix}_tready),\n"
             f"      .m_tdata({prefix}_tdata), .m_tvalid({prefix}_tvalid), "
             f".m_tready({prefix}_tready));")
-        return Stream(prefix, spec, src.producer, regroup(src.arrivals, src.spec.elems, elems))
+        beats = max(len(src.arrivals), len(src.arrivals) * src.spec.elems // elems)
+        return Stream(prefix, spec, src.producer, regroup(src.arrivals, src.spec.elems, elems),
+                      src.bound + beats + 1)
 
     def fork(self, src: Stream, branches: int) -> list[Stream]:
         """``branches`` copies of a stream (a tree of two-way forks)."""
@@ -123,7 +129,7 @@ class Design:
         for i in range(2):
             prefix = f"{src.prefix}_b{i}"
             self.declare(prefix, src.spec, f"{src.prefix}, branch {i}")
-            out.append(Stream(prefix, src.spec, src.producer, list(src.arrivals)))
+            out.append(Stream(prefix, src.spec, src.producer, list(src.arrivals), src.bound))
         self.body.append(
             f"  edgeq_fork #(.WIDTH({src.spec.width})) u_{src.prefix}_fork (\n"
             f"      .ap_clk, .ap_rst_n,\n"
@@ -153,7 +159,8 @@ class Design:
             f"      .m_tdata({prefix}_tdata), .m_tvalid({prefix}_tvalid), "
             f".m_tready({prefix}_tready));")
         ins = list(ins)
-        ins[early] = Stream(prefix, src.spec, src.producer, fifo_schedule(src.arrivals))
+        ins[early] = Stream(prefix, src.spec, src.producer, fifo_schedule(src.arrivals),
+                            src.bound + len(src.arrivals) + 1)
         return ins
 
     def instantiate(self, layer: Layer, inputs: list[Stream]) -> Stream:
@@ -171,7 +178,8 @@ class Design:
                          + ",\n".join(ports) + ");")
         self.layers.append(layer)
         return Stream(prefix, layer.output, layer.name,
-                      layer.schedule([s.arrivals for s in inputs]))
+                      layer.schedule([s.arrivals for s in inputs]),
+                      max(s.bound for s in inputs) + layer.cycles + layer.depth)
 
 
 def make_layers(node, graph: Graph, folds: dict[str, Fold]) -> list[Layer]:
@@ -244,6 +252,7 @@ def plan(graph: Graph, folds: dict[str, Fold], top: str) -> Design:
     design.beats_in = _elements(graph.input.out.shape) // design.input.elems
     design.beats_out = _elements(graph.output.out.shape) // out.spec.elems
     design.latency = out.arrivals[0]
+    design.latency_bound = out.bound
     design.body.append(_output_port(out, design.beats_out))
     return design
 

@@ -120,6 +120,7 @@ class Layer:
     # input beat times of the first sample (one list per input) -> its output beat times
     schedule: Callable[[list[list[int]]], list[int]] | None = None
     stream_cycles: int = 0  # cycles per sample of a block without folding (sliding windows)
+    depth: int = 6  # pipeline cycles from taking a beat to offering the result (skid included)
 
     @property
     def cycles(self) -> int:
@@ -169,7 +170,7 @@ def matrix_layer(node: Node, x: Elem, weight: np.ndarray, fold: Fold, shape: Fol
               "WEIGHT_FILE": f'"{wname}"', "BIAS_FILE": f'"{bname}"', **mul_param}
     return Layer(node.name, node, "edgeq_mvu", fold, shape, [StreamSpec(simd, x)],
                  StreamSpec(pe, y), params, memories,
-                 lambda ins: mvu_schedule(ins[0], nf, sf, vectors))
+                 lambda ins: mvu_schedule(ins[0], nf, sf, vectors), depth=7 if nf > 1 else 6)
 
 
 def dense_layer(node: Dense, src: TensorType, fold: Fold, shape: FoldShape) -> Layer:
@@ -208,7 +209,7 @@ def window_layer(node: Node, src: TensorType, geo: dict, word: int, lanes: int,
     return Layer(f"{node.name}_window", node, "edgeq_swg", None, None,
                  [StreamSpec(word, x)], StreamSpec(word * lanes, x), params, {},
                  lambda ins: swg_schedule(ins[0], geometry, beats),
-                 stream_cycles=max(words, oh * ow * beats))
+                 stream_cycles=max(words, oh * ow * beats), depth=2)
 
 
 def conv_layers(node: Conv, src: TensorType, fold: Fold, shape: FoldShape) -> list[Layer]:
@@ -276,7 +277,7 @@ def gap_layer(node: GlobalAvgPool, src: TensorType, fold: Fold, shape: FoldShape
               **rq.params, **y.params("OUT"), **mul_param}
     return Layer(node.name, node, "edgeq_gap", fold, shape, [StreamSpec(pe, x)],
                  StreamSpec(pe, y), params, memories,
-                 lambda ins: gap_schedule(ins[0], C // pe, P))
+                 lambda ins: gap_schedule(ins[0], C // pe, P), depth=5)
 
 
 def add_layer(node: Add, srcs: list[TensorType], fold: Fold, shape: FoldShape) -> Layer:
@@ -298,4 +299,4 @@ def add_layer(node: Add, srcs: list[TensorType], fold: Fold, shape: FoldShape) -
               "K_FILE": f'"{kname}"', **mul_param}
     return Layer(node.name, node, "edgeq_add", fold, shape, [StreamSpec(pe, a), StreamSpec(pe, b)],
                  StreamSpec(pe, y), params, memories,
-                 lambda ins: join_schedule(ins[0], ins[1]))
+                 lambda ins: join_schedule(ins[0], ins[1]), depth=5)

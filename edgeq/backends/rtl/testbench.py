@@ -149,6 +149,7 @@ def verify_design(out_dir: Path, samples: int, inputs, seed: int, **options):
                                                     min(len(x), TIMING_SAMPLES)),
                "expected_interval_cycles": manifest["interval_cycles"],
                "expected_latency_cycles": manifest["latency_cycles"],
+               "latency_bound_cycles": manifest["latency_bound_cycles"],
                "simulated_cycles": result["cycles"],
                "simulation_seconds": round(result["sim_seconds"], 2),
                "verilator_build": "cached" if result["build_cached"]
