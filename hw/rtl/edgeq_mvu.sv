@@ -14,6 +14,10 @@
 // Arithmetic is exact: the accumulator width ACC_BITS is the IR's exact bound, so every
 // partial sum fits and modular ACC_BITS-bit adds give the exact result.
 //
+// With CONST_DOT (fully parallel layers, MH/PE == MW/SIMD == 1) the weights are constants
+// and the dot products come from a generated shift-add graph instead of the ROM and
+// multipliers (see edgeq/backends/rtl/adder_graph.py).
+//
 // Pipeline: issue -> operands (ROM read) -> dot products -> accumulate -> multiply ->
 // round/clamp -> skid. A global enable stalls the pipeline while its output is blocked.
 // With MH/PE > 1 the input vector is kept in a ping-pong buffer, so the next vector streams
@@ -48,6 +52,7 @@ module edgeq_mvu #(
     parameter int OUT_E = 4,
     parameter int OUT_M = 3,
     parameter int OUT_SPECIAL = 0,
+    parameter int CONST_DOT = 0,
     parameter WEIGHT_FILE = "weights.mem",
     parameter BIAS_FILE = "bias.mem",
     parameter MUL_FILE = "mul.mem"
@@ -59,7 +64,11 @@ module edgeq_mvu #(
     output logic                     s_tready,
     output logic [PE*OUT_BITS-1:0]   m_tdata,
     output logic                     m_tvalid,
-    input  logic                     m_tready
+    input  logic                     m_tready,
+    // CONST_DOT: the dot products come from an external constant-weight adder graph that
+    // sees the stage-1 operands on dot_x and answers combinationally on dot_y
+    output logic [SIMD*IN_BITS-1:0]  dot_x,
+    input  logic [PE*ACC_BITS-1:0]   dot_y
 );
   localparam int NF = MH / PE;  // output folds
   localparam int SF = MW / SIMD;  // input folds
@@ -83,17 +92,18 @@ module edgeq_mvu #(
     $error("edgeq_mvu: a minifloat code is sign + E + M bits (IN_BITS=%0d W_BITS=%0d OUT_BITS=%0d)",
            IN_BITS, W_BITS, OUT_BITS);
   end
+  if (CONST_DOT != 0 && (NF != 1 || SF != 1 || IN_MF != 0 || W_MF != 0)) begin : g_const
+    $error("edgeq_mvu: CONST_DOT needs a fully parallel integer layer (PE=MH, SIMD=MW)");
+  end
   if (ACC_BITS < 2 || MUL_BITS < 1 || SHIFT < 0) begin : g_widths
     $error("edgeq_mvu: ACC_BITS=%0d MUL_BITS=%0d SHIFT=%0d out of range", ACC_BITS, MUL_BITS,
            SHIFT);
   end
 
   // ---------------------------------------------------------------- ROMs
-  logic [PE*SIMD*W_BITS-1:0] weight_rom[WORDS];
   logic [PE*ACC_BITS-1:0] bias_rom[NF];
   logic [PE*MUL_BITS-1:0] mul_rom[NF];
   initial begin
-    $readmemh(WEIGHT_FILE, weight_rom);
     $readmemh(BIAS_FILE, bias_rom);
     $readmemh(MUL_FILE, mul_rom);
   end
@@ -166,10 +176,8 @@ module edgeq_mvu #(
   logic v1, first1, last1;
   logic [NFW-1:0] nf1;
   logic [SIMD*IN_BITS-1:0] x1;
-  logic [PE*SIMD*W_BITS-1:0] w1;
   always_ff @(posedge ap_clk) begin
     if (en) begin
-      w1 <= weight_rom[addr_q];
       first1 <= sf_q == '0;
       last1 <= sf_q == SFW'(SF - 1);
       nf1 <= nf_q;
@@ -182,30 +190,7 @@ module edgeq_mvu #(
   end else begin : g_x1_buffered
     assign x1 = x0;  // the buffer read is already registered
   end
-
-  // decode operands to signed integers
-  logic signed [XW-1:0] xs[SIMD];
-  logic signed [WW-1:0] ws[PE][SIMD];
-  for (genvar s = 0; s < SIMD; s++) begin : g_x
-    if (IN_MF != 0) begin : g_mf
-      edgeq_mf_decode #(.E(IN_E), .M(IN_M), .SIGNED(IN_SIGNED), .OUT_BITS(XW)) u_dec (
-          .code(x1[s*IN_BITS+:IN_BITS]), .value(xs[s]));
-    end else if (IN_SIGNED != 0) begin : g_int
-      assign xs[s] = signed'(x1[s*IN_BITS+:IN_BITS]);
-    end else begin : g_uint
-      assign xs[s] = signed'({1'b0, x1[s*IN_BITS+:IN_BITS]});
-    end
-    for (genvar p = 0; p < PE; p++) begin : g_w
-      if (W_MF != 0) begin : g_mf
-        edgeq_mf_decode #(.E(W_E), .M(W_M), .SIGNED(W_SIGNED), .OUT_BITS(WW)) u_dec (
-            .code(w1[(p*SIMD+s)*W_BITS+:W_BITS]), .value(ws[p][s]));
-      end else if (W_SIGNED != 0) begin : g_int
-        assign ws[p][s] = signed'(w1[(p*SIMD+s)*W_BITS+:W_BITS]);
-      end else begin : g_uint
-        assign ws[p][s] = signed'({1'b0, w1[(p*SIMD+s)*W_BITS+:W_BITS]});
-      end
-    end
-  end
+  assign dot_x = x1;
 
   // ---------------------------------------------------------------- dot products (stage 2)
   logic v2, first2, last2;
@@ -213,18 +198,60 @@ module edgeq_mvu #(
   logic signed [ACC_BITS-1:0] dot2[PE];
   always_ff @(posedge ap_clk) begin
     if (en) begin
-      for (int p = 0; p < PE; p++) begin
-        logic signed [ACC_BITS-1:0] sum;
-        sum = '0;
-        for (int s = 0; s < SIMD; s++) sum = sum + ACC_BITS'(xs[s] * ws[p][s]);
-        dot2[p] <= sum;
-      end
       first2 <= first1;
       last2 <= last1;
       nf2 <= nf1;
     end
     if (!ap_rst_n) v2 <= 1'b0;
     else if (en) v2 <= v1;
+  end
+
+  if (CONST_DOT != 0) begin : g_const_dot
+    always_ff @(posedge ap_clk) begin
+      if (en) for (int p = 0; p < PE; p++) dot2[p] <= signed'(dot_y[p*ACC_BITS+:ACC_BITS]);
+    end
+    wire unused_addr = &{1'b0, addr_q};
+  end else begin : g_rom_dot
+    logic [PE*SIMD*W_BITS-1:0] weight_rom[WORDS];
+    logic [PE*SIMD*W_BITS-1:0] w1;
+    initial $readmemh(WEIGHT_FILE, weight_rom);
+    always_ff @(posedge ap_clk) if (en) w1 <= weight_rom[addr_q];
+
+    // decode operands to signed integers
+    logic signed [XW-1:0] xs[SIMD];
+    logic signed [WW-1:0] ws[PE][SIMD];
+    for (genvar s = 0; s < SIMD; s++) begin : g_x
+      if (IN_MF != 0) begin : g_mf
+        edgeq_mf_decode #(.E(IN_E), .M(IN_M), .SIGNED(IN_SIGNED), .OUT_BITS(XW)) u_dec (
+            .code(x1[s*IN_BITS+:IN_BITS]), .value(xs[s]));
+      end else if (IN_SIGNED != 0) begin : g_int
+        assign xs[s] = signed'(x1[s*IN_BITS+:IN_BITS]);
+      end else begin : g_uint
+        assign xs[s] = signed'({1'b0, x1[s*IN_BITS+:IN_BITS]});
+      end
+      for (genvar p = 0; p < PE; p++) begin : g_w
+        if (W_MF != 0) begin : g_mf
+          edgeq_mf_decode #(.E(W_E), .M(W_M), .SIGNED(W_SIGNED), .OUT_BITS(WW)) u_dec (
+              .code(w1[(p*SIMD+s)*W_BITS+:W_BITS]), .value(ws[p][s]));
+        end else if (W_SIGNED != 0) begin : g_int
+          assign ws[p][s] = signed'(w1[(p*SIMD+s)*W_BITS+:W_BITS]);
+        end else begin : g_uint
+          assign ws[p][s] = signed'({1'b0, w1[(p*SIMD+s)*W_BITS+:W_BITS]});
+        end
+      end
+    end
+
+    always_ff @(posedge ap_clk) begin
+      if (en) begin
+        for (int p = 0; p < PE; p++) begin
+          logic signed [ACC_BITS-1:0] sum;
+          sum = '0;
+          for (int s = 0; s < SIMD; s++) sum = sum + ACC_BITS'(xs[s] * ws[p][s]);
+          dot2[p] <= sum;
+        end
+      end
+    end
+    wire unused_dot = &{1'b0, dot_y};
   end
 
   // ---------------------------------------------------------------- accumulate (stage 3)

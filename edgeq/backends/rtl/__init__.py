@@ -36,7 +36,10 @@ def generate(graph: Graph, options: dict):
     folds = resolve_folding(graph, options.get("fold"), _int_option(options, "interval"),
                             _int_option(options, "max_multipliers", 4096))
     top = sv_name(options.get("top") or f"{graph.name}_top")
-    return plan(graph, folds, top)
+    shift_add = str(options.get("shift_add", "auto")).lower()
+    if shift_add not in ("auto", "off"):
+        raise ValueError(f"rtl option shift_add must be 'auto' or 'off', got {shift_add!r}")
+    return plan(graph, folds, top, shift_add == "auto")
 
 
 def _readme(design, manifest: dict) -> str:
@@ -82,7 +85,9 @@ def build(graph: Graph, out: Path, options: dict) -> None:
     for layer in design.layers:
         for name, text in layer.memories.items():
             (out / name).write_text(text)
-    files = [f"rtl/{n}" for n in modules] + [top_file]
+    for name, text in design.sources.items():
+        (out / name).write_text(text)
+    files = [f"rtl/{n}" for n in modules] + sorted(design.sources) + [top_file]
     (out / "filelist.f").write_text("".join(f + "\n" for f in files))
     layers = {layer.name: layer.describe() for layer in design.layers}
     figures = {

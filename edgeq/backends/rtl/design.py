@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from ...ir import Graph
 from ...ir.graph import Add, Conv, Dense, Flatten, GlobalAvgPool, Input, Pool, Reshape
+from . import adder_graph
 from .folding import Fold, fold_shape
 from .layers import (
     Elem,
@@ -69,6 +70,8 @@ class Design:
     beats_out: int = 0
     latency: int = 0  # cycles from the first input beat to the first output beat (model)
     latency_bound: int = 0  # upper bound on that latency
+    shift_add: bool = True  # fully parallel integer layers as shift-add graphs
+    sources: dict[str, str] = field(default_factory=dict)  # generated modules besides the top
     output_layer: str = ""  # the node driving the output port
 
     # ------------------------------------------------------------------ streams
@@ -163,6 +166,22 @@ class Design:
                             src.bound + len(src.arrivals) + 1)
         return ins
 
+    def dot_product(self, layer: Layer, prefix: str) -> str:
+        """The MVU's dot-product ports: a generated shift-add module for constant weights."""
+        g = layer.adder_graph
+        if g is None:
+            return "      .dot_x(), .dot_y('0)"
+        p = layer.params
+        name = f"{self.top}_{prefix}_dot"
+        self.sources[f"rtl/{name}.sv"] = adder_graph.verilog(
+            g, name, p["IN_BITS"], bool(p["IN_SIGNED"]), p["ACC_BITS"])
+        self.body.append(f"  // {layer.node.kind} '{layer.name}': constant weights, "
+                         f"{g.adders} shared shift-adds")
+        self.body.append(f"  logic [{p['SIMD'] * p['IN_BITS'] - 1}:0] {prefix}_dot_x;")
+        self.body.append(f"  logic [{p['PE'] * p['ACC_BITS'] - 1}:0] {prefix}_dot_y;")
+        self.body.append(f"  {name} u_{prefix}_dot (.x({prefix}_dot_x), .y({prefix}_dot_y));")
+        return f"      .dot_x({prefix}_dot_x), .dot_y({prefix}_dot_y)"
+
     def instantiate(self, layer: Layer, inputs: list[Stream]) -> Stream:
         prefix = sv_name(layer.name)
         self.declare(prefix, layer.output, f"{layer.node.kind} '{layer.name}'")
@@ -174,6 +193,8 @@ class Design:
                          f".{port}_tready({s.prefix}_tready)")
         ports.append(f"      .m_tdata({prefix}_tdata), .m_tvalid({prefix}_tvalid), "
                      f".m_tready({prefix}_tready)")
+        if layer.module == "edgeq_mvu":
+            ports.append(self.dot_product(layer, prefix))
         self.body.append(f"  {layer.module} #(\n{params}\n  ) u_{prefix} (\n"
                          + ",\n".join(ports) + ");")
         self.layers.append(layer)
@@ -182,14 +203,15 @@ class Design:
                       max(s.bound for s in inputs) + layer.cycles + layer.depth)
 
 
-def make_layers(node, graph: Graph, folds: dict[str, Fold]) -> list[Layer]:
+def make_layers(node, graph: Graph, folds: dict[str, Fold], shift_add: bool = True
+                ) -> list[Layer]:
     """The hardware blocks of one node, in stream order."""
     srcs = graph.input_types(node)
     fold, shape = folds.get(node.name), fold_shape(node, graph)
     if isinstance(node, Dense):
-        return [dense_layer(node, srcs[0], fold, shape)]
+        return [dense_layer(node, srcs[0], fold, shape, shift_add)]
     if isinstance(node, Conv):
-        return conv_layers(node, srcs[0], fold, shape)
+        return conv_layers(node, srcs[0], fold, shape, shift_add)
     if isinstance(node, Pool):
         return pool_layers(node, srcs[0], fold, shape)
     if isinstance(node, GlobalAvgPool):
@@ -199,8 +221,8 @@ def make_layers(node, graph: Graph, folds: dict[str, Fold]) -> list[Layer]:
     raise RTLError(f"{node.kind} '{node.name}': the RTL generator does not support this op")
 
 
-def plan(graph: Graph, folds: dict[str, Fold], top: str) -> Design:
-    design = Design(graph, folds, top)
+def plan(graph: Graph, folds: dict[str, Fold], top: str, shift_add: bool = True) -> Design:
+    design = Design(graph, folds, top, shift_add=shift_add)
     alias: dict[str, str] = {}  # Flatten/Reshape: the same stream under another name
 
     def source(name: str) -> str:
@@ -227,7 +249,7 @@ def plan(graph: Graph, folds: dict[str, Fold], top: str) -> Design:
     for node in graph:
         if isinstance(node, (Input, Flatten, Reshape)):
             continue
-        layers = make_layers(node, graph, folds)
+        layers = make_layers(node, graph, folds, shift_add)
         first = layers[0]
         ins = []
         for name, spec in zip(node.inputs, first.inputs):

@@ -8,6 +8,8 @@ import numpy as np
 
 from ...ir.graph import Add, Conv, Dense, GlobalAvgPool, Node, Pool, Requant, TensorType
 from ...numerics import IntType, MinifloatType, Overflow, Rounding, encode
+from . import adder_graph
+from .adder_graph import AdderGraph
 from .folding import Fold, FoldShape
 from .memfile import rows_text
 from .timing import gap_schedule, join_schedule, mvu_schedule, reduce_schedule, swg_schedule
@@ -121,6 +123,7 @@ class Layer:
     schedule: Callable[[list[list[int]]], list[int]] | None = None
     stream_cycles: int = 0  # cycles per sample of a block without folding (sliding windows)
     depth: int = 6  # pipeline cycles from taking a beat to offering the result (skid included)
+    adder_graph: "AdderGraph | None" = None  # constant weights as a shift-add graph (MVU)
 
     @property
     def cycles(self) -> int:
@@ -150,8 +153,11 @@ def _rq_memories(node: Node, rq: Requantizer, groups: int, pe: int) -> tuple[dic
 
 
 def matrix_layer(node: Node, x: Elem, weight: np.ndarray, fold: Fold, shape: FoldShape,
-                 vectors: int) -> Layer:
-    """edgeq_mvu computing ``weight`` (MH x MW) on ``vectors`` input vectors per sample."""
+                 vectors: int, shift_add: bool = True) -> Layer:
+    """edgeq_mvu computing ``weight`` (MH x MW) on ``vectors`` input vectors per sample.
+
+    A fully parallel integer layer (``shift_add``) gets its dot products from a shift-add graph
+    of its constant weights instead of multipliers."""
     w, y = _weight_elem(node), Elem.of(node.out, f"{node.kind} '{node.name}'")
     rq = Requantizer.of(node, node.requant, y)
     mh, mw = weight.shape
@@ -168,14 +174,23 @@ def matrix_layer(node: Node, x: Elem, weight: np.ndarray, fold: Fold, shape: Fol
     params = {"MW": mw, "MH": mh, "SIMD": simd, "PE": pe, **x.params("IN"), **w.params("W"),
               "ACC_BITS": node.acc_bits, **rq.params, **y.params("OUT"),
               "WEIGHT_FILE": f'"{wname}"', "BIAS_FILE": f'"{bname}"', **mul_param}
+    graph = None
+    if shift_add and nf == sf == 1 and x.minifloat is None and w.minifloat is None:
+        lo, hi = (-(1 << (x.bits - 1)), (1 << (x.bits - 1)) - 1) if x.signed else \
+            (0, (1 << x.bits) - 1)
+        graph = adder_graph.build(weight, [(lo, hi)] * mw)
+        params["CONST_DOT"] = 1
+        del params["WEIGHT_FILE"], memories[wname]
     return Layer(node.name, node, "edgeq_mvu", fold, shape, [StreamSpec(simd, x)],
                  StreamSpec(pe, y), params, memories,
-                 lambda ins: mvu_schedule(ins[0], nf, sf, vectors), depth=7 if nf > 1 else 6)
+                 lambda ins: mvu_schedule(ins[0], nf, sf, vectors), depth=7 if nf > 1 else 6,
+                 adder_graph=graph)
 
 
-def dense_layer(node: Dense, src: TensorType, fold: Fold, shape: FoldShape) -> Layer:
+def dense_layer(node: Dense, src: TensorType, fold: Fold, shape: FoldShape,
+                shift_add: bool = True) -> Layer:
     x = Elem.of(src, f"{node.kind} '{node.name}'")
-    return matrix_layer(node, x, node.weight, fold, shape, 1)
+    return matrix_layer(node, x, node.weight, fold, shape, 1, shift_add)
 
 
 def _window_geometry(node: Conv | Pool, src: TensorType) -> dict:
@@ -212,7 +227,8 @@ def window_layer(node: Node, src: TensorType, geo: dict, word: int, lanes: int,
                  stream_cycles=max(words, oh * ow * beats), depth=2)
 
 
-def conv_layers(node: Conv, src: TensorType, fold: Fold, shape: FoldShape) -> list[Layer]:
+def conv_layers(node: Conv, src: TensorType, fold: Fold, shape: FoldShape,
+                shift_add: bool = True) -> list[Layer]:
     where = f"{node.kind} '{node.name}'"
     geo = _window_geometry(node, src)
     positions = shape.vectors
@@ -227,7 +243,7 @@ def conv_layers(node: Conv, src: TensorType, fold: Fold, shape: FoldShape) -> li
     window = window_layer(node, src, geo, word, fold.simd // word, 0)
     x = Elem.of(src, where)
     mvu = matrix_layer(node, x, node.weight.reshape(node.weight.shape[0], -1), fold, shape,
-                       positions)
+                       positions, shift_add)
     return [window, mvu]
 
 

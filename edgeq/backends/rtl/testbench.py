@@ -65,11 +65,14 @@ def unpack_beats(beats: list[int], layout: dict, shape: tuple) -> np.ndarray:
 
 def simulate(out_dir: Path, manifest: dict, x: np.ndarray, seed: int, probes=(),
              timing_samples: int = TIMING_SAMPLES, valid_probability: float = 0.7,
-             ready_probability: float = 0.7) -> dict:
-    """Run the testbench on samples ``x``; the raw result plus build figures."""
+             ready_probability: float = 0.7, build_dir: Path | None = None) -> dict:
+    """Run the testbench on samples ``x``; the raw result plus build figures. ``build_dir``
+    is a simulator already built elsewhere (benchmarks), else the cached build is used."""
     io = manifest["io"]
     sources = [out_dir / f for f in manifest["files"]]
-    build_dir, cached = verilator.build(sources, manifest["top"])
+    cached = build_dir is not None
+    if build_dir is None:
+        build_dir, cached = verilator.build(sources, manifest["top"])
     work = Path(tempfile.mkdtemp(prefix="edgeq-verify-"))
     cfg = {"in_beats": [f"{b:x}" for b in pack_beats(x, io["input"])],
            "in_beats_per_sample": io["input"]["beats_per_sample"],
