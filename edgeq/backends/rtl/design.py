@@ -169,9 +169,11 @@ class Design:
     def dot_product(self, layer: Layer, prefix: str) -> str:
         """The MVU's dot-product ports: a generated shift-add module for constant weights."""
         g = layer.adder_graph
-        if g is None:
-            return "      .dot_x(), .dot_y('0)"
         p = layer.params
+        if g is None:  # weights in a ROM, multiplied inside the MVU
+            self.body.append(f"  logic [{p['SIMD'] * p['IN_BITS'] - 1}:0] {prefix}_dot_x;")
+            self.body.append(f"  wire unused_{prefix}_dot = &{{1'b0, {prefix}_dot_x}};")
+            return f"      .dot_x({prefix}_dot_x), .dot_y('0)"
         name = f"{self.top}_{prefix}_dot"
         self.sources[f"rtl/{name}.sv"] = adder_graph.verilog(
             g, name, p["IN_BITS"], bool(p["IN_SIGNED"]), p["ACC_BITS"])
