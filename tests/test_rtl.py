@@ -128,9 +128,10 @@ def test_mismatch_names_the_first_layer_that_differs(tmp_path):
     out = build(MODELS["cnn1d_int8"], "rtl", tmp_path / "good")  # same build as above: cached
     bad = tmp_path / "bad"
     shutil.copytree(out, bad)
-    mem = bad / "mem" / "conv1_weights.mem"
+    mem = bad / "mem" / "conv1_bias.mem"  # read at run time: the build is reused
     words = mem.read_text().split()
-    words[0] = format(int(words[0], 16) ^ 0x7F, f"0{len(words[0])}x")
+    big = 1 << (MODELS["cnn1d_int8"]["conv1"].acc_bits - 3)  # channel 0's bias += 1/8 range
+    words[0] = format(int(words[0], 16) ^ big, f"0{len(words[0])}x")
     mem.write_text("\n".join(words) + "\n")
     result = verify(bad, samples=6, seed=3)
     assert not result.bit_exact
