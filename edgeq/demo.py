@@ -13,7 +13,7 @@ import warnings
 from pathlib import Path
 
 # target -> build options; each is generated from the same .edgeq file and verified
-TARGETS = {"hls": {}, "mcu": {}}
+TARGETS = {"hls": {}, "mcu": {}, "rtl": {"fold": "auto"}}
 
 
 def run_demo(console, workdir: Path | None = None) -> int:
