@@ -35,11 +35,11 @@ ENCODE = [(fmt, shift, relu) for fmt in FORMATS for shift, relu in ((0, 0), (9, 
 def _harness() -> str:
     lines = [f"module arith_harness (input logic signed [{IN_BITS - 1}:0] value,"]
     ports = []
-    for i, (r, o, relu, shift, bits, signed) in enumerate(REQUANT):
+    for i, (*_, bits, _signed) in enumerate(REQUANT):
         ports.append(f"output logic [{bits - 1}:0] rq{i}")
-    for i, (fmt, shift, relu) in enumerate(ENCODE):
+    for i, (fmt, *_) in enumerate(ENCODE):
         ports.append(f"output logic [{fmt.bits - 1}:0] enc{i}")
-    for i, fmt in enumerate(FORMATS):
+    for i in range(len(FORMATS)):
         ports.append(f"output logic signed [63:0] dec{i}")
     lines.append(",\n".join("    " + p for p in ports) + ");")
     for i, (r, o, relu, shift, bits, signed) in enumerate(REQUANT):

@@ -147,7 +147,7 @@ def _match(t: list[Term], pattern: tuple, new: int) -> tuple[set, list[Term]]:
     """Disjoint occurrences of ``pattern`` in one output's terms, and their replacements."""
     a, b, d, rel = pattern
     by_key = defaultdict(list)
-    for i, (sig, k, s) in enumerate(t):
+    for i, (sig, k, _) in enumerate(t):
         by_key[(sig, k)].append(i)
     used: set = set()
     made: list[Term] = []
