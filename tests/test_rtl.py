@@ -13,7 +13,7 @@ from edgeq import zoo
 from edgeq.backends import build, verify
 from edgeq.backends.rtl import FoldingError, RTLError, generate
 from edgeq.backends.rtl.folding import Fold, resolve_folding
-from edgeq.backends.rtl.testbench import pack_beats, unpack_beats
+from edgeq.backends.rtl.testbench import pack_beats, padding_errors, unpack_beats
 from edgeq.flows.verilator import lint
 from edgeq.resources import data_dir
 
@@ -75,6 +75,8 @@ def test_beats_round_trip():
     beats = pack_beats(x, layout)
     assert beats[0] >> 15 == 1  # padding sign-extends the last element (-1)
     assert np.array_equal(unpack_beats(beats, layout, (6,)), x)
+    assert padding_errors(beats, layout) == []
+    assert padding_errors([beats[0] & 0x7FFF, beats[1] & 0x7FFF], layout) == [0, 1]
 
 
 FOLDINGS = {  # fully parallel, balanced, heavily folded
