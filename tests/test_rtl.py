@@ -9,11 +9,11 @@ import shutil
 import numpy as np
 import pytest
 
-from edgeq import zoo
+from edgeq import golden, zoo
 from edgeq.backends import build, verify
 from edgeq.backends.rtl import FoldingError, RTLError, generate
 from edgeq.backends.rtl.folding import Fold, resolve_folding
-from edgeq.backends.rtl.testbench import pack_beats, unpack_beats
+from edgeq.backends.rtl.testbench import pack_beats, padding_errors, unpack_beats
 from edgeq.flows.verilator import lint
 from edgeq.resources import data_dir
 
@@ -75,6 +75,8 @@ def test_beats_round_trip():
     beats = pack_beats(x, layout)
     assert beats[0] >> 15 == 1  # padding sign-extends the last element (-1)
     assert np.array_equal(unpack_beats(beats, layout, (6,)), x)
+    assert padding_errors(beats, layout) == []
+    assert padding_errors([beats[0] & 0x7FFF, beats[1] & 0x7FFF], layout) == [0, 1]
 
 
 FOLDINGS = {  # fully parallel, balanced, heavily folded
@@ -137,3 +139,21 @@ def test_mismatch_names_the_first_layer_that_differs(tmp_path):
     assert not result.bit_exact
     assert result.difference.layer == "conv1"
     assert "layer 'conv1'" in result.figures["first_layer_difference"]
+
+
+@pytest.mark.slow
+def test_cli_build_and_verify(tmp_path):
+    from edgeq.cli import main
+    from edgeq.ir import save
+
+    model = save(MODELS["cnn1d_int8"], tmp_path / "cnn1d.edgeq")
+    out = tmp_path / "rtl"
+    assert main(["build", str(model), "--target", "rtl", "-o", str(out), "--fold", "auto"]) == 0
+    assert main(["build", str(model), "--target", "rtl", "-o", str(out)]) == 2  # no --force
+    x = golden.random_inputs(MODELS["cnn1d_int8"], 5, 7)
+    np.save(tmp_path / "x.npy", x)
+    assert main(["verify", str(out), "--input", str(tmp_path / "x.npy")]) == 0
+    junit = (out / "verify.xml").read_text()
+    assert 'failures="0"' in junit and "interval_cycles" in junit
+    np.save(tmp_path / "bad.npy", x.astype(np.float32))
+    assert main(["verify", str(out), "--input", str(tmp_path / "bad.npy")]) == 2

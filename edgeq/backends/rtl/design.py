@@ -34,9 +34,23 @@ LIBRARY = {
 }
 
 
+SV_KEYWORDS = frozenset({  # names a layer may not take as a signal prefix
+    "always", "and", "assign", "begin", "bit", "buf", "byte", "case", "cell", "class", "config",
+    "const", "default", "do", "edge", "else", "end", "endcase", "endfunction", "endmodule",
+    "event", "for", "force", "forever", "fork", "function", "generate", "genvar", "if", "initial",
+    "inout", "input", "int", "integer", "join", "local", "logic", "longint", "module", "nand",
+    "negedge", "new", "nor", "not", "or", "output", "parameter", "posedge", "real", "reg",
+    "repeat", "return", "shortint", "signed", "static", "string", "struct", "table", "task",
+    "this", "time", "tri", "type", "union", "unsigned", "var", "void", "wait", "while", "wire",
+    "with", "xor",
+})
+
+
 def sv_name(text: str) -> str:
+    """A legal SystemVerilog identifier for a layer or model name."""
     name = re.sub(r"[^A-Za-z0-9_]", "_", text)
-    return name if re.match(r"[A-Za-z]", name) else f"m_{name}"
+    name = name if re.match(r"[A-Za-z]", name) else f"m_{name}"
+    return f"{name}_" if name in SV_KEYWORDS else name
 
 
 def byte_width(bits: int) -> int:
@@ -51,8 +65,8 @@ class Stream:
     spec: StreamSpec
     producer: str  # the layer whose output it is (its name in the graph)
     arrivals: list[int] = field(default_factory=list)  # beat times of the first sample
-    # upper bound on the first sample's last beat: every block on the way does its whole
-    # sample's work (cycles per sample) and pipeline depth one after the other
+    # upper bound on the first sample's first beat here: every block on the way does its
+    # whole sample's work (cycles per sample) and pipeline depth one after the other
     bound: int = 0
 
 

@@ -14,6 +14,8 @@ from .folding import Fold, FoldShape
 from .memfile import rows_text
 from .timing import gap_schedule, join_schedule, mvu_schedule, reduce_schedule, swg_schedule
 
+# the CSE search is quadratic in a row's digits: beyond this, constant weights use multipliers
+SHIFT_ADD_MAX_WEIGHTS = 8192
 ROUNDING_CODES = {Rounding.FLOOR: 0, Rounding.TOWARD_ZERO: 1, Rounding.HALF_UP: 2,
                   Rounding.HALF_TOWARD_ZERO: 3, Rounding.HALF_DOWN: 4, Rounding.HALF_AWAY: 5,
                   Rounding.HALF_EVEN: 6}
@@ -175,7 +177,8 @@ def matrix_layer(node: Node, x: Elem, weight: np.ndarray, fold: Fold, shape: Fol
               "ACC_BITS": node.acc_bits, **rq.params, **y.params("OUT"),
               "WEIGHT_FILE": f'"{wname}"', "BIAS_FILE": f'"{bname}"', **mul_param}
     graph = None
-    if shift_add and nf == sf == 1 and x.minifloat is None and w.minifloat is None:
+    if (shift_add and nf == sf == 1 and x.minifloat is None and w.minifloat is None
+            and weight.size <= SHIFT_ADD_MAX_WEIGHTS):
         lo, hi = (-(1 << (x.bits - 1)), (1 << (x.bits - 1)) - 1) if x.signed else \
             (0, (1 << x.bits) - 1)
         graph = adder_graph.build(weight, [(lo, hi)] * mw)

@@ -63,6 +63,22 @@ def unpack_beats(beats: list[int], layout: dict, shape: tuple) -> np.ndarray:
     return values.reshape((-1,) + tuple(shape))[: len(values) // per_sample]
 
 
+def padding_errors(beats: list[int], layout: dict) -> list[int]:
+    """Output beats whose padding bits are not the sign extension of the last element (zeros
+    for unsigned integers and minifloat codes)."""
+    used = layout["elems_per_beat"] * layout["bits"]
+    pad = layout["tdata_bits"] - used
+    if pad == 0:
+        return []
+    sign_extend = layout["signed"] and "minifloat" not in layout
+    bad = []
+    for i, b in enumerate(beats):
+        want = ((1 << pad) - 1) if sign_extend and (b >> (used - 1)) & 1 else 0
+        if b >> used != want:
+            bad.append(i)
+    return bad
+
+
 def simulate(out_dir: Path, manifest: dict, x: np.ndarray, seed: int, probes=(),
              timing_samples: int = TIMING_SAMPLES, valid_probability: float = 0.7,
              ready_probability: float = 0.7, build_dir: Path | None = None) -> dict:
@@ -146,8 +162,9 @@ def verify_design(out_dir: Path, samples: int, inputs, seed: int, **options):
                       valid_probability=float(options.get("valid_probability", 0.7)),
                       ready_probability=float(options.get("ready_probability", 0.7)))
     out_layout = manifest["io"]["output"]
-    got = unpack_beats([int(b, 16) for b in result["out_beats"]], out_layout,
-                       graph.output.out.shape)
+    beats = [int(b, 16) for b in result["out_beats"]]
+    got = unpack_beats(beats, out_layout, graph.output.out.shape)
+    framing = result["tlast_errors"] + padding_errors(beats, out_layout)[:10]
     figures = {"samples": len(x), **measured_timing(result["first_in"], result["first_out"],
                                                     min(len(x), TIMING_SAMPLES)),
                "expected_interval_cycles": manifest["interval_cycles"],
@@ -161,11 +178,13 @@ def verify_design(out_dir: Path, samples: int, inputs, seed: int, **options):
         figures["deadlock"] = f"no handshake for a long time after cycle {result['cycles']}"
     if result["tlast_errors"]:
         figures["tlast_errors_at_beats"] = result["tlast_errors"]
+    if len(framing) > len(result["tlast_errors"]):
+        figures["padding_errors_at_beats"] = framing[len(result["tlast_errors"]):]
     if len(got) < len(expected):  # missing outputs count as differences
         pad = np.full((len(expected) - len(got),) + expected.shape[1:], np.iinfo(np.int64).min)
         got = np.concatenate([got, pad]) if len(got) else pad
     verdict = compare_outputs("rtl", expected, got, figures)
-    if verdict.difference is not None or result["tlast_errors"]:
+    if verdict.difference is not None or framing:
         if verdict.difference is not None and options.get("locate", True):
             where = _locate_layer(out_dir, manifest, graph, x, seed, verdict.difference.sample)
             if isinstance(where, golden.Difference):
@@ -173,6 +192,6 @@ def verify_design(out_dir: Path, samples: int, inputs, seed: int, **options):
                 verdict.figures["first_layer_difference"] = str(where)
             elif where:
                 verdict.difference.layer = where
-        if result["tlast_errors"] and verdict.matched == verdict.total:
+        if framing and verdict.matched == verdict.total:
             verdict.matched -= 1  # a framing error is a failure even with the right data
     return verdict
