@@ -24,15 +24,39 @@ def simulate_uart(out_dir: Path, files: list[str], top: str, manifest: dict, gra
                   led_active_low: bool = False):
     """A VerifyResult for samples ``x`` through the UART top ``top`` built from ``files``
     (relative to ``out_dir``)."""
-    out_dir = Path(out_dir)
     x = check_input(graph, np.asarray(x))
     expected = golden.run(graph, x)
     io = manifest["io"]
+    data = protocol.encode(x, io["input"])
+    out_bytes = protocol.sample_bytes(io["output"]) * len(x)
+    result = exchange_bytes(out_dir, files, top, manifest, data, out_bytes, seed, clks_per_bit,
+                            gap_cycles, led_active_low)
+    got = protocol.decode(result["received"], io["output"], graph.output.out.shape)
+    figures = {"samples": len(x), "bytes_sent": len(data),
+               "bytes_received": len(result["received"]), "bytes_expected": out_bytes,
+               "clks_per_bit": clks_per_bit, "verilator_build": result["build"]}
+    for key in ("framing_errors", "overrun"):
+        if result[key]:
+            figures[key] = result[key]
+    if len(got) < len(expected):  # missing answers count as differences
+        pad = np.full((len(expected) - len(got),) + expected.shape[1:], np.iinfo(np.int64).min)
+        got = np.concatenate([got, pad]) if len(got) else pad
+    verdict = compare_outputs("rtl-uart", expected, got, figures)
+    if (result["framing_errors"] or result["overrun"]) and verdict.matched == verdict.total:
+        verdict.matched -= 1  # right numbers over a broken link are still a failure
+    return verdict
+
+
+def exchange_bytes(out_dir: Path, files: list[str], top: str, manifest: dict, data: bytes,
+                   out_bytes: int, seed: int = 0, clks_per_bit: int = SIM_CLKS_PER_BIT,
+                   gap_cycles: int = 0, led_active_low: bool = False) -> dict:
+    """Send ``data`` to the simulated board's RX pin and collect ``out_bytes`` from TX:
+    {"received": bytes, "framing_errors": [...], "overrun": bool, "build": ...}."""
+    out_dir = Path(out_dir)
     build_dir, cached = verilator.build([out_dir / f for f in files], top,
                                         [f"-GCLKS_PER_BIT={clks_per_bit}"])
     work = Path(tempfile.mkdtemp(prefix="edgeq-uart-"))
-    out_bytes = protocol.sample_bytes(io["output"]) * len(x)
-    cfg = {"in_bytes": protocol.encode(x, io["input"]).hex(), "out_bytes": out_bytes,
+    cfg = {"in_bytes": data.hex(), "out_bytes": out_bytes,
            "clks_per_bit": clks_per_bit, "gap_cycles": gap_cycles,
            "latency_cycles": 4 * manifest.get("latency_bound_cycles", 10000) + 1000,
            "led_active_low": int(led_active_low), "result": str(work / "result.json")}
@@ -46,18 +70,6 @@ def simulate_uart(out_dir: Path, files: list[str], top: str, manifest: dict, gra
     if not path.is_file():
         raise verilator.ToolError(f"the UART simulation of {top} produced no result; see {work}")
     result = json.loads(path.read_text())
-    got = protocol.decode(bytes.fromhex(result["out_bytes"]), io["output"],
-                          graph.output.out.shape)
-    figures = {"samples": len(x), "bytes_sent": len(cfg["in_bytes"]) // 2,
-               "bytes_received": len(result["out_bytes"]) // 2, "bytes_expected": out_bytes,
-               "clks_per_bit": clks_per_bit, "verilator_build": "cached" if cached else "built"}
-    for key in ("framing_errors", "overrun"):
-        if result[key]:
-            figures[key] = result[key]
-    if len(got) < len(expected):  # missing answers count as differences
-        pad = np.full((len(expected) - len(got),) + expected.shape[1:], np.iinfo(np.int64).min)
-        got = np.concatenate([got, pad]) if len(got) else pad
-    verdict = compare_outputs("rtl-uart", expected, got, figures)
-    if (result["framing_errors"] or result["overrun"]) and verdict.matched == verdict.total:
-        verdict.matched -= 1  # right numbers over a broken link are still a failure
-    return verdict
+    result["received"] = bytes.fromhex(result.pop("out_bytes"))
+    result["build"] = "cached" if cached else "built"
+    return result
