@@ -152,3 +152,17 @@ def test_bitstream_needs_an_rtl_build(tmp_path):
     with pytest.raises(ValueError, match="needs `edgeq build MODEL --target rtl`"):
         build_bitstream(out, "icebreaker")
     assert BitstreamError.__doc__
+
+
+def test_uart_backpressure_and_overrun(tmp_path):
+    """2 bytes in, 8 bytes out per sample: the TX side stalls the accelerator, which stalls the
+    receive FIFO. A few samples sent back to back fit the buffers and come out bit-exact; forty
+    overflow them, and the overrun flag (and a failed verdict) says so."""
+    out = build(zoo.mlp((2, 8)), "rtl", tmp_path / "widening")
+    manifest, graph = read_manifest(out)
+    files = write_shell(out, manifest, "sim", 12.0)
+    top = top_name(manifest)
+    ok = simulate_uart(out, files, top, manifest, graph, golden.random_inputs(graph, 6, 2))
+    assert ok.bit_exact and "overrun" not in ok.figures, ok.figures
+    lost = simulate_uart(out, files, top, manifest, graph, golden.random_inputs(graph, 40, 2))
+    assert not lost.bit_exact and lost.figures["overrun"]
