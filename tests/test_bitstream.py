@@ -15,7 +15,7 @@ from edgeq import golden, zoo
 from edgeq.backends import build, read_manifest
 from edgeq.bitstream import protocol
 from edgeq.bitstream.boards import board
-from edgeq.bitstream.flow import BitstreamError, build_bitstream, parse_utilization
+from edgeq.bitstream.flow import BitstreamError, build_bitstream, check_timing, parse_utilization
 from edgeq.bitstream.shell import SHELL_MODULES, clks_per_bit, top_name, write_shell
 from edgeq.bitstream.simulate import exchange_bytes, simulate_uart
 from edgeq.cli import main
@@ -128,6 +128,13 @@ def test_nextpnr_utilization_parser():
     assert parse_utilization(log) == {"ICESTORM_LC": (6199, 5280), "ICESTORM_RAM": (1, 30)}
 
 
+def test_missed_timing_names_the_numbers():
+    check_timing({"clk": 12.5}, board("icebreaker"))
+    with pytest.raises(BitstreamError, match=r"Fmax 20.00 MHz < the ulx3s's 25 MHz clock "
+                                             r"\(25 % too slow\)"):
+        check_timing({"clk": 20.0}, board("ulx3s"))
+
+
 @pytest.mark.slow
 def test_ice40_flow_makes_a_bitstream(tmp_path, capsys):
     out = build(TINY["int8"](), "rtl", tmp_path / "tiny")
@@ -151,7 +158,6 @@ def test_bitstream_needs_an_rtl_build(tmp_path):
     (out / "manifest.json").write_text(json.dumps({**manifest, "target": "mcu"}))
     with pytest.raises(ValueError, match="needs `edgeq build MODEL --target rtl`"):
         build_bitstream(out, "icebreaker")
-    assert BitstreamError.__doc__
 
 
 def test_uart_backpressure_and_overrun(tmp_path):
