@@ -172,3 +172,12 @@ def test_uart_backpressure_and_overrun(tmp_path):
     assert ok.bit_exact and "overrun" not in ok.figures, ok.figures
     lost = simulate_uart(out, files, top, manifest, graph, golden.random_inputs(graph, 40, 2))
     assert not lost.bit_exact and lost.figures["overrun"]
+
+
+@pytest.mark.slow
+def test_design_that_does_not_fit_says_what_overflows(tmp_path, capsys):
+    out = build(zoo.mlp((2, 16)), "rtl", tmp_path / "wide")  # 16 requant multipliers, 8 DSPs
+    assert main(["bitstream", str(out), "--board", "icebreaker", "--sim-samples", "0"]) == 1
+    text = " ".join(capsys.readouterr().out.split())
+    assert "does not fit the icebreaker" in text and "ICESTORM_DSP 16/8" in text
+    assert not (out / "icebreaker" / "design.bin").exists()
