@@ -2,7 +2,8 @@
 
 It knows bytes, not models: ``EDGEQ_TB_CONFIG`` names a JSON file with the bytes to send
 (hex), how many bytes to expect back, the bit period in clock cycles and an optional idle gap
-between bytes; the bytes decoded from ``uart_tx`` go to the result JSON it names. The RX pin
+between bytes, and optionally stray bytes followed by a break (RX held low for
+``break_bits`` bit times) sent first; the bytes decoded from ``uart_tx`` go to the result JSON it names. The RX pin
 is driven at the bit period; TX is sampled at the middle of every bit, and start and stop
 bits are checked (framing errors are reported).
 """
@@ -49,6 +50,12 @@ async def uart_bytes(dut):
     cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
     dut.uart_rx.value = 1
     await ClockCycles(dut.clk, 40)  # the power-on reset
+    if cfg.get("break_bits"):  # stray bytes of a sample, then a break to re-align
+        await send(dut, bytes.fromhex(cfg.get("stray_bytes", "")), period, gap)
+        dut.uart_rx.value = 0
+        await ClockCycles(dut.clk, cfg["break_bits"] * period)
+        dut.uart_rx.value = 1
+        await ClockCycles(dut.clk, 2 * period)
     out: list[int] = []
     errors: list[str] = []
     rx = cocotb.start_soon(receive(dut, expected, period, out, errors))

@@ -86,6 +86,19 @@ def test_uart_wrapped_design_is_bit_exact(tmp_path, name):
     assert result.figures["bytes_received"] == result.figures["bytes_expected"]
 
 
+def test_a_break_realigns_the_design_after_stray_bytes(tmp_path):
+    out, manifest, graph, files = _wrapped(tmp_path, "int4_fixed")
+    x = golden.random_inputs(graph, 4, seed=4)
+    stray = protocol.encode(x[:1], manifest["io"]["input"])[:-1]  # a sample short of a byte
+    kept = simulate_uart(out, files, top_name(manifest), manifest, graph, x, stray=stray,
+                         break_bits=25)
+    assert kept.bit_exact, kept.difference
+    # a line low for less than two frames is not a break: the stray bytes shift every sample
+    shifted = simulate_uart(out, files, top_name(manifest), manifest, graph, x, stray=stray,
+                            break_bits=15)
+    assert not shifted.bit_exact
+
+
 def test_uart_wrapped_design_with_a_wrong_bias_is_caught(tmp_path):
     out, manifest, graph, files = _wrapped(tmp_path, "int8")
     bias = out / "mem" / "fc0_bias.mem"  # one word, lane 0 in the LSBs: corrupt lane 1

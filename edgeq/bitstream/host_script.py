@@ -5,14 +5,16 @@ from the design folder above it. Needs edgeq and pyserial (pip install 'edgeq[bo
 
     python host.py --port /dev/ttyUSB1 [--samples 100] [--input X.npy] [--baud 115200]
 
-Samples go one at a time (the board answers each before the next is sent, so its receive
-FIFO never overflows). Prints `bit-exact: K/K outputs` and the first difference; exit status
+It first sends a break (the line held low for 20 ms), which resets the design, so a board
+left half-way through a sample starts clean. Samples then go one at a time (the board answers
+each before the next is sent, so its receive FIFO never overflows). Prints `bit-exact: K/K outputs` and the first difference; exit status
 0 only when every output integer matches.
 """
 
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +86,8 @@ def main(argv=None) -> int:
     size = answer_size(manifest)
     received = bytearray()
     with serial.Serial(args.port, args.baud, timeout=args.timeout) as link:
+        link.send_break(duration=0.02)  # resets the design (edgeq_uart_reset.sv)
+        time.sleep(0.01)
         link.reset_input_buffer()
         for i, message in enumerate(requests(x, manifest)):
             link.write(message)

@@ -1,12 +1,12 @@
 """The board top: the generated accelerator inside the UART shell (hw/rtl/edgeq_uart_*.sv),
-a power-on reset and an overrun LED. Written into ``OUT/<board>/`` beside the rtl build."""
+a reset (after configuration, and on a break from the host) and an overrun LED. Written into ``OUT/<board>/`` beside the rtl build."""
 
 import shutil
 from pathlib import Path
 
 from ..resources import data_dir
 
-SHELL_MODULES = ("edgeq_uart_rx.sv", "edgeq_uart_tx.sv", "edgeq_fifo.sv",
+SHELL_MODULES = ("edgeq_uart_reset.sv", "edgeq_uart_rx.sv", "edgeq_uart_tx.sv", "edgeq_fifo.sv",
                  "edgeq_bytes_to_beats.sv", "edgeq_beats_to_bytes.sv", "edgeq_uart_shell.sv")
 BAUD = 115200
 
@@ -40,13 +40,9 @@ module {top_name(manifest)} #(
     output logic uart_tx,
     output logic led_overrun
 );
-  // power-on reset: flops start at zero after configuration; reset is held for 16 cycles
-  // verilator lint_off PROCASSINIT
-  logic [4:0] por_q = '0;  // the configuration's initial value is the point here
-  // verilator lint_on PROCASSINIT
+  // reset after configuration and while the host holds a break on the line
   logic rst_n, overrun;
-  assign rst_n = por_q[4];
-  always_ff @(posedge clk) if (!rst_n) por_q <= por_q + 1'b1;
+  edgeq_uart_reset #(.CLKS_PER_BIT(CLKS_PER_BIT)) u_reset (.clk, .rx(uart_rx), .rst_n);
   assign led_overrun = {led};
 
   logic [{8 * bin_ - 1}:0] in_tdata;

@@ -21,16 +21,17 @@ SIM_CLKS_PER_BIT = 8
 
 def simulate_uart(out_dir: Path, files: list[str], top: str, manifest: dict, graph, x,
                   seed: int = 0, clks_per_bit: int = SIM_CLKS_PER_BIT, gap_cycles: int = 0,
-                  led_active_low: bool = False):
+                  led_active_low: bool = False, stray: bytes = b"", break_bits: int = 0):
     """A VerifyResult for samples ``x`` through the UART top ``top`` built from ``files``
-    (relative to ``out_dir``)."""
+    (relative to ``out_dir``). ``stray`` bytes followed by a break of ``break_bits`` bit
+    times are sent first (the break must reset the design)."""
     x = check_input(graph, np.asarray(x))
     expected = golden.run(graph, x)
     io = manifest["io"]
     data = protocol.encode(x, io["input"])
     out_bytes = protocol.sample_bytes(io["output"]) * len(x)
     result = exchange_bytes(out_dir, files, top, manifest, data, out_bytes, seed, clks_per_bit,
-                            gap_cycles, led_active_low)
+                            gap_cycles, led_active_low, stray, break_bits)
     got = protocol.decode(result["received"], io["output"], graph.output.out.shape)
     figures = {"samples": len(x), "bytes_sent": len(data),
                "bytes_received": len(result["received"]), "bytes_expected": out_bytes,
@@ -49,7 +50,8 @@ def simulate_uart(out_dir: Path, files: list[str], top: str, manifest: dict, gra
 
 def exchange_bytes(out_dir: Path, files: list[str], top: str, manifest: dict, data: bytes,
                    out_bytes: int, seed: int = 0, clks_per_bit: int = SIM_CLKS_PER_BIT,
-                   gap_cycles: int = 0, led_active_low: bool = False) -> dict:
+                   gap_cycles: int = 0, led_active_low: bool = False, stray: bytes = b"",
+                   break_bits: int = 0) -> dict:
     """Send ``data`` to the simulated board's RX pin and collect ``out_bytes`` from TX:
     {"received": bytes, "framing_errors": [...], "overrun": bool, "build": ...}."""
     out_dir = Path(out_dir)
@@ -59,7 +61,8 @@ def exchange_bytes(out_dir: Path, files: list[str], top: str, manifest: dict, da
     cfg = {"in_bytes": data.hex(), "out_bytes": out_bytes,
            "clks_per_bit": clks_per_bit, "gap_cycles": gap_cycles,
            "latency_cycles": 4 * manifest.get("latency_bound_cycles", 10000) + 1000,
-           "led_active_low": int(led_active_low), "result": str(work / "result.json")}
+           "led_active_low": int(led_active_low), "stray_bytes": stray.hex(),
+           "break_bits": break_bits, "result": str(work / "result.json")}
     (work / "config.json").write_text(json.dumps(cfg))
     try:
         verilator.run_test(build_dir, top, TB_MODULE, data_dir("sim"), out_dir,
