@@ -120,6 +120,8 @@ def cmd_bitstream(args):
         return 1
     if "uart_simulation" in f:
         console.print(f"UART-wrapped design in cocotb: {f['uart_simulation']}")
+    if "dsp_fallback" in f:
+        console.print(f"{f['dsp_fallback']}: multipliers built from logic instead")
     for name, (used, available) in f["utilization"].items():
         console.print(f"{name}: {used}/{available} ({100 * used / available:.0f} %)")
     for clock, mhz in f["fmax_mhz"].items():

@@ -25,6 +25,10 @@ class BitstreamError(RuntimeError):
     """The design does not fit, misses timing, or a tool failed; the message has the numbers."""
 
 
+class DSPOverflow(BitstreamError):
+    """Only the DSP blocks overflow: worth synthesizing again with multipliers in logic."""
+
+
 def tool(name: str) -> str:
     exe = shutil.which(f"yowasp-{name}") or shutil.which(name)
     if exe is None:
@@ -67,9 +71,13 @@ def check_timing(fmax_mhz: dict, b: Board) -> None:
                                  f"No bitstream written.")
 
 
-def _synthesize(out: Path, b: Board, files: list[str], top: str, sub: str, timeout: float):
+def _synthesize(out: Path, b: Board, files: list[str], top: str, sub: str, timeout: float,
+                dsp: bool = True):
     reads = "; ".join(f"read_verilog -defer -sv {f}" for f in files)
-    synth = "synth_ice40 -dsp" if b.family == "ice40" else "synth_ecp5"
+    if b.family == "ice40":
+        synth = "synth_ice40 -dsp" if dsp else "synth_ice40"
+    else:
+        synth = "synth_ecp5" if dsp else "synth_ecp5 -nodsp"
     run = _run([tool("yosys"), "-q", "-p", f"{reads}; {synth} -top {top} -json {sub}/synth.json"],
                out, out / sub / "yosys.log", timeout)
     if run.returncode != 0:
@@ -90,6 +98,9 @@ def _place_and_route(out: Path, b: Board, sub: str, timeout: float) -> dict:
     usage = parse_utilization(text)
     over = {k: v for k, v in usage.items() if v[0] > v[1]}
     if run.returncode != 0:
+        if over and set(over) <= {"ICESTORM_DSP", "MULT18X18D"}:
+            (used, available), = over.values()
+            raise DSPOverflow(f"{used} multipliers for {available} DSP blocks")
         if over or re.search(r"[Uu]nable to place|exceeds|Too many", text):
             figures = ", ".join(f"{k} {u}/{a}" for k, (u, a) in (over or usage).items())
             raise BitstreamError(f"the design does not fit the {b.name} "
@@ -155,7 +166,15 @@ def build_bitstream(out_dir, board_name: str, force: bool = False, sim_samples: 
     _synthesize(out, b, files, top, b.name, timeout)
     timings["synthesis_s"] = round(time.perf_counter() - start, 1)
     start = time.perf_counter()
-    pnr = _place_and_route(out, b, b.name, timeout)
+    try:
+        pnr = _place_and_route(out, b, b.name, timeout)
+    except DSPOverflow as e:  # multipliers in logic instead, if the logic has room
+        figures["dsp_fallback"] = str(e)
+        _synthesize(out, b, files, top, b.name, timeout, dsp=False)
+        try:
+            pnr = _place_and_route(out, b, b.name, timeout)
+        except BitstreamError as again:
+            raise BitstreamError(f"{e}; with the multipliers in logic instead: {again}") from None
     timings["place_and_route_s"] = round(time.perf_counter() - start, 1)
     figures["utilization"] = {k: list(v) for k, v in pnr["utilization"].items() if v[0] > 0}
     figures["fmax_mhz"] = {k: round(v, 2) for k, v in pnr["fmax_mhz"].items()}
