@@ -46,6 +46,8 @@ def main() -> int:
                 continue
             used = ", ".join(f"{k} {u}/{a}" for k, (u, a) in f["utilization"].items()
                              if k in MAIN)
+            if "dsp_fallback" in f:
+                used += f" (DSP overflow: {f['dsp_fallback']}; multipliers in logic)"
             fmax = min(f["fmax_mhz"].values())
             t = f["timings"]
             rows.append(f"| {name} | {b} | {used} | {fmax:.1f} MHz / {f['clock_mhz']:g} MHz | "
