@@ -111,11 +111,12 @@ def cmd_verify(args):
 
 def cmd_bitstream(args):
     from .bitstream.flow import BitstreamError, build_bitstream
+    from .flows.verilator import ToolError
 
     try:
         f = build_bitstream(args.folder, args.board, force=args.force,
                             sim_samples=args.sim_samples, seed=args.seed)
-    except BitstreamError as e:
+    except (BitstreamError, ToolError) as e:
         console.print(f"[red]bitstream failed:[/red] {e}", highlight=False)
         return 1
     if "uart_simulation" in f:

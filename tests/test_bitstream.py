@@ -68,7 +68,7 @@ def test_baud_divider():
 
 def test_constraints_name_the_board_pins():
     assert board("icebreaker").constraints() == (
-        "set_io clk 35\nset_io uart_rx 6\nset_io uart_tx 9\nset_io led_overrun 11\n")
+        "set_io clk 35\nset_io -pullup yes uart_rx 6\nset_io uart_tx 9\nset_io led_overrun 11\n")
     lpf = board("ulx3s").constraints()
     for line in ('LOCATE COMP "clk" SITE "G2"', 'LOCATE COMP "uart_rx" SITE "M1"',
                  'LOCATE COMP "uart_tx" SITE "L4"', 'FREQUENCY PORT "clk" 25 MHZ'):

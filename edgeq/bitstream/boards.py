@@ -32,11 +32,14 @@ class Board:
         return "design.bin" if self.family == "ice40" else "design.bit"
 
     def constraints(self) -> str:
+        """Pin constraints; the RX input gets a pull-up so an unplugged line reads idle."""
         ports = {"clk": self.clock_pin, "uart_rx": self.rx_pin, "uart_tx": self.tx_pin,
                  "led_overrun": self.led_pin}
         if self.family == "ice40":
-            return "".join(f"set_io {port} {pin}\n" for port, pin in ports.items())
-        lines = [f'LOCATE COMP "{port}" SITE "{pin}";\nIOBUF PORT "{port}" IO_TYPE=LVCMOS33;\n'
+            return "".join(f"set_io{' -pullup yes' if port == 'uart_rx' else ''} {port} {pin}\n"
+                           for port, pin in ports.items())
+        lines = [f'LOCATE COMP "{port}" SITE "{pin}";\nIOBUF PORT "{port}" '
+                 f'{"PULLMODE=UP " if port == "uart_rx" else ""}IO_TYPE=LVCMOS33;\n'
                  for port, pin in ports.items()]
         return "".join(lines) + f'FREQUENCY PORT "clk" {self.clock_mhz:g} MHZ;\n'
 

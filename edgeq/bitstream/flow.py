@@ -37,8 +37,12 @@ def tool(name: str) -> str:
 
 
 def _run(cmd: list[str], cwd: Path, log: Path, timeout: float) -> subprocess.CompletedProcess:
-    run = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                         check=False)
+    try:
+        run = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                             check=False)
+    except subprocess.TimeoutExpired:
+        raise BitstreamError(f"{Path(cmd[0]).name} did not finish within {timeout:g} s "
+                             f"(in {cwd})") from None
     log.write_text(run.stdout + run.stderr)
     return run
 
