@@ -165,6 +165,16 @@ def test_ice40_flow_makes_a_bitstream(tmp_path, capsys):
         build_bitstream(out, "icebreaker", sim_samples=0)
 
 
+@pytest.mark.slow
+def test_ecp5_flow_makes_a_bitstream(tmp_path):
+    out = build(TINY["int4_fixed"](), "rtl", tmp_path / "tiny")
+    f = build_bitstream(out, "ulx3s", sim_samples=0)
+    assert 0 < f["utilization"]["TRELLIS_COMB"][0] <= f["utilization"]["TRELLIS_COMB"][1]
+    assert min(f["fmax_mhz"].values()) >= 25.0
+    assert (out / f["bitstream"]).stat().st_size > 100_000
+    assert f["flash"] == "openFPGALoader -b ulx3s ulx3s/design.bit"
+
+
 def test_bitstream_needs_an_rtl_build(tmp_path):
     out = tmp_path / "x"
     shutil.copytree(build(TINY["int8"](), "rtl", tmp_path / "tiny"), out)
