@@ -16,10 +16,11 @@ from edgeq import golden, zoo
 from edgeq.backends import build, read_manifest
 from edgeq.bitstream import protocol
 from edgeq.bitstream.boards import board
-from edgeq.bitstream.flow import BitstreamError, build_bitstream, check_timing, parse_utilization
+from edgeq.bitstream.flow import BitstreamError, build_bitstream, check_timing
 from edgeq.bitstream.shell import SHELL_MODULES, clks_per_bit, top_name, write_shell
 from edgeq.bitstream.simulate import exchange_bytes, simulate_uart
 from edgeq.cli import main
+from edgeq.flows.nextpnr import parse_utilization
 from edgeq.flows.verilator import lint
 from edgeq.resources import data_dir
 
