@@ -274,6 +274,29 @@ def cmd_import_qonnx(args):
     console.print(inspect_table(graph))
     console.print(f"wrote {out}")
 
+def cmd_bitstream(args):
+    from .bitstream.flow import BitstreamError, build_bitstream
+    from .flows.verilator import ToolError
+
+    try:
+        f = build_bitstream(args.folder, args.board, force=args.force,
+                            sim_samples=args.sim_samples, seed=args.seed)
+    except (BitstreamError, ToolError) as e:
+        console.print(f"[red]bitstream failed:[/red] {e}", highlight=False)
+        return 1
+    if "uart_simulation" in f:
+        console.print(f"UART-wrapped design in cocotb: {f['uart_simulation']}")
+    if "dsp_fallback" in f:
+        console.print(f"{f['dsp_fallback']}: multipliers built from logic instead")
+    for name, (used, available) in f["utilization"].items():
+        console.print(f"{name}: {used}/{available} ({100 * used / available:.0f} %)")
+    for clock, mhz in f["fmax_mhz"].items():
+        console.print(f"Fmax {clock}: {mhz:.2f} MHz (board clock {f['clock_mhz']:g} MHz)")
+    console.print(f"bitstream: {Path(args.folder) / f['bitstream']}")
+    console.print(f"flash it:  cd {args.folder} && {f['flash']}")
+    console.print(f"check it:  cd {args.folder} && {f['host']}")
+    return 0
+
 
 def cmd_demo(args):
     from .demo import run_demo
@@ -351,6 +374,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="dyadic multiplier width B for non-power-of-two scales (default 24)")
     q.add_argument("--force", action="store_true", help="overwrite the output file")
     q.set_defaults(func=cmd_import_qonnx)
+
+    s = sub.add_parser("bitstream", help="UART-wrapped FPGA bitstream of an rtl build")
+    s.add_argument("folder", help="an `edgeq build --target rtl` output folder")
+    s.add_argument("--board", required=True, choices=["icebreaker", "ulx3s", "ulx3s-25f"])
+    s.add_argument("--sim-samples", type=int, default=8,
+                   help="samples to verify through the UART in cocotb first (0: skip)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--force", action="store_true", help="replace FOLDER/BOARD")
+    s.set_defaults(func=cmd_bitstream)
 
     s = sub.add_parser("demo", help="the end-to-end example on scikit-learn's digits")
     s.add_argument("--workdir", help="where to write the demo's files (default: a temp folder)")
