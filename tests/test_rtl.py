@@ -157,3 +157,17 @@ def test_cli_build_and_verify(tmp_path):
     assert 'failures="0"' in junit and "interval_cycles" in junit
     np.save(tmp_path / "bad.npy", x.astype(np.float32))
     assert main(["verify", str(out), "--input", str(tmp_path / "bad.npy")]) == 2
+
+
+def test_requant_by_one_bit_shift_builds_and_is_exact(tmp_path):
+    """A pair average (M = 1, shift 1) has a one-bit remainder: never above half, only ties."""
+    from edgeq.ir import GraphBuilder
+    from edgeq.numerics import IntType
+
+    b = GraphBuilder("pair_average")
+    x = b.input((2, 4, 3), IntType(8, False), 1.0)
+    b.avgpool(x, (1, 2), IntType(8, False), 1.0, rounding="HALF_EVEN")
+    graph = b.build()
+    assert list(graph.output.requant.shift) == [1, 1, 1]
+    result = verify(build(graph, "rtl", tmp_path / "out"), samples=40)
+    assert result.bit_exact, result.difference

@@ -46,8 +46,13 @@ module edgeq_requant #(
     logic above, tie, inexact, negative, up;
     assign floor_v = FLW'(v >>> SHIFT);
     assign rem = v[SHIFT-1:0];
-    assign above = rem > {1'b1, {(SHIFT - 1) {1'b0}}};
-    assign tie = rem == {1'b1, {(SHIFT - 1) {1'b0}}};
+    localparam logic [SHIFT-1:0] HALF = SHIFT'(1) << (SHIFT - 1);
+    if (SHIFT == 1) begin : g_no_above  // one remainder bit: it is never above half
+      assign above = 1'b0;
+    end else begin : g_above
+      assign above = rem > HALF;
+    end
+    assign tie = rem == HALF;
     assign inexact = rem != '0;
     assign negative = v[VW-1];
     always_comb begin
