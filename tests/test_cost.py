@@ -114,3 +114,11 @@ def test_synthesis_matches_the_stored_model(point):
     assert abs(est["LUT"] - measured["LUT"]) <= 0.10 * measured["LUT"], (est, measured)
     assert abs(est["FF"] - measured["FF"]) <= 0.15 * measured["FF"], (est, measured)
     assert np.isfinite(est["LUT"])
+
+
+@pytest.mark.slow
+def test_synth_cli_prints_measured_beside_estimate(tmp_path, capsys):
+    out = build(MODELS["mlp_int4_fixed"], "rtl", tmp_path / "d", interval="64")
+    assert main(["synth", str(out), "--device", "xc7a35t"]) == 0
+    text = capsys.readouterr().out
+    assert "measured" in text and "estimate" in text and "DSP" in text

@@ -83,9 +83,11 @@ def plan_blocks(design, fam: dict) -> list[BlockCost]:
     return blocks
 
 
-def estimate_design(design, device: str | dict) -> Estimate:
+def estimate_design(design, device: str | dict, coefficients: dict | None = None) -> Estimate:
+    """Estimate of a planned design on ``device`` (a name or a devices.json entry), with the
+    family's stored coefficients unless ``coefficients`` are given."""
     dev = device if isinstance(device, dict) else device_info(device)
-    fam = family_model(dev["family"])
+    fam = coefficients or family_model(dev["family"])
     blocks = plan_blocks(design, fam)
     totals = dict.fromkeys(RESOURCES, 0)
     for b in blocks:

@@ -38,10 +38,11 @@ def group_cells(cells: dict, family: str) -> dict:
     return out
 
 
-def synthesize_design(design_dir, family: str, timeout: float = 3600) -> dict:
+def synthesize_design(design_dir, family: str, timeout: float = 3600, nodsp: bool = False
+                      ) -> dict:
     """Synthesize the RTL design in ``design_dir`` (an ``edgeq build --target rtl`` folder)
     for ``family``; returns the grouped counts (BRAM in RAMB18 / EBR / DP16KD units) and
-    ``cells``, the raw cell table."""
+    ``cells``, the raw cell table. ``nodsp`` keeps multipliers out of DSP slices."""
     if family not in FAMILIES:
         raise ValueError(f"unknown FPGA family {family!r}; known: {', '.join(FAMILIES)}")
     design_dir = Path(design_dir)
@@ -52,6 +53,8 @@ def synthesize_design(design_dir, family: str, timeout: float = 3600) -> dict:
     files = (design_dir / "filelist.f").read_text().split()
     reads = "; ".join(f"read_verilog -defer -sv {f}" for f in files)
     command, _ = FAMILIES[family]
+    if nodsp:  # every multiplier in logic
+        command = command.replace(" -dsp", "") + (" -nodsp" if family != "ice40" else "")
     script = f"{reads}; {command} -top {manifest['top']}; tee -o synth_stat.txt stat"
     run = subprocess.run(yosys_command() + ["-q", "-p", script], cwd=design_dir,
                          capture_output=True, text=True, timeout=timeout, check=False)
