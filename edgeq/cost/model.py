@@ -92,7 +92,9 @@ def _rom(words: int, width: int, f: dict, fam: dict, roms: list) -> None:
     b = fam["bram"]
     if words > b["min_depth"] and words * width >= b["min_bits"]:
         return  # counted in BRAM
+    # a LUT per output bit and per LUT-depth of words (the read multiplexer grows with both)
     f["rom_lut"] = f.get("rom_lut", 0) + width * ceil(words / fam["lut_rom_depth"])
+    f["rom_width"] = f.get("rom_width", 0) + width
 
 
 def _requant(f: dict, p: dict, lanes: int, mults: list, acc: int) -> None:
