@@ -56,16 +56,29 @@ def _xw(p: dict, prefix: str) -> int:
     return p[f"{prefix}_BITS"] + 1 - p[f"{prefix}_SIGNED"]
 
 
+def _chunks(width: int, full: int, partial: int) -> list[int]:
+    """Operand slices of a multiplier wider than the DSP port: low slices of ``partial`` bits
+    (an unsigned slice of a signed-only DSP loses a bit), the top slice the rest."""
+    out = []
+    while width > full:
+        out.append(partial)
+        width -= partial
+    return out + [width]
+
+
 def dsp_tiles(a: int, b: int, fam: dict) -> int:
-    """DSP slices for one a x b signed multiplier (0 when Yosys leaves it in logic)."""
+    """DSP slices for one a x b signed multiplier (0 when Yosys leaves it in logic). Wider
+    products are split into tiles (Yosys mul2dsp); a tile whose product is below the minimum
+    width stays in logic too."""
     d = fam["dsp"]
-    if min(a, b) < d["min_width"] or a + b < d["min_product"]:
-        return 0
     a, b = max(a, b), min(a, b)
     if a <= d["a_width"] and b <= d["b_width"]:
-        return 1
-    # wider products are split into tiles; each tile beyond the first loses the sign bit
-    return ceil(a / (d["a_width"] - 1)) * ceil(b / (d["b_width"] - 1))
+        return int(b >= d["min_width"] and a + b >= d["min_product"])
+    loss = d["partial_loss"]
+    a_parts = _chunks(a, d["a_width"], d["a_width"] - loss)
+    b_parts = _chunks(b, d["b_width"], d["b_width"] - loss)
+    return sum(1 for x in a_parts for y in b_parts
+               if min(x, y) >= d["min_width"] and x + y >= d["min_product"])
 
 
 @dataclass
@@ -89,8 +102,7 @@ def _rom(words: int, width: int, f: dict, fam: dict, roms: list) -> None:
     roms.append((words, width))
     if words <= 1:
         return
-    b = fam["bram"]
-    if words > b["min_depth"] and words * width >= b["min_bits"]:
+    if in_bram(words, width, fam):
         return  # counted in BRAM
     # a LUT per output bit and per LUT-depth of words (the read multiplexer grows with both)
     f["rom_lut"] = f.get("rom_lut", 0) + width * ceil(words / fam["lut_rom_depth"])
@@ -209,9 +221,17 @@ def block_resources(blk: BlockCost, fam: dict) -> dict:
     return {"LUT": lut, "FF": ff, "DSP": dsp, "BRAM": bram}
 
 
+def in_bram(words: int, width: int, fam: dict) -> bool:
+    """Whether Yosys puts a ROM in block RAM: deep enough, or big enough and not too shallow."""
+    b = fam["bram"]
+    if words <= 1:
+        return False
+    return words >= b["deep"] or (words > b["min_depth"] and words * width >= b["min_bits"])
+
+
 def bram_blocks(words: int, width: int, fam: dict) -> int:
     b = fam["bram"]
-    if words <= 1 or words <= b["min_depth"] or words * width < b["min_bits"]:
+    if not in_bram(words, width, fam):
         return 0
     # the widest aspect ratio that holds the depth, as many in parallel as the width needs
     for depth, w in sorted(b["shapes"], key=lambda s: s[0]):
