@@ -133,9 +133,14 @@ def main(argv=None) -> int:
     ap.add_argument("--sweep", choices=("small", "full"), default="small")
     ap.add_argument("--family", default="xilinx7", choices=("xilinx7", "ice40", "ecp5"))
     ap.add_argument("--measure-only", action="store_true", help="synthesize, do not fit")
+    ap.add_argument("--fit-only", action="store_true",
+                    help="fit on the measurements already cached, synthesize nothing")
     args = ap.parse_args(argv)
     path = HERE / f"{args.family}_measurements.jsonl"
-    rows = measure_all(sweep(args.sweep), args.family, path)
+    if args.fit_only:
+        rows = list(load_measurements(path).values())
+    else:
+        rows = measure_all(sweep(args.sweep), args.family, path)
     if args.measure_only:
         return 0
     from fit import fit_and_report

@@ -80,6 +80,8 @@ def plan_blocks(design, fam: dict) -> list[BlockCost]:
         soft = sum(a * w * n for a, w, n in b.multipliers if not dsp_tiles(a, w, fam))
         if soft:
             b.features["soft_mul_bits"] = soft
+            b.features["soft_muls"] = sum(n for a, w, n in b.multipliers
+                                          if not dsp_tiles(a, w, fam))
         # a product split over several DSP tiles sums the partial products in logic
         split = sum((t - 1) * (a + w) * n for a, w, n in b.multipliers
                     if (t := dsp_tiles(a, w, fam)) > 1)
