@@ -71,7 +71,9 @@ def synthesize(p: dict, family: str) -> dict:
 
 
 def sweep(kind: str) -> list[dict]:
-    """Design points: (mw, mh, pe, simd, input format, weight format)."""
+    """Design points: (mw, mh, pe, simd, input format, weight format). ``small`` (21), ``full``
+    (55: small's grid denser, two larger layers, deep ROMs, fully parallel layers), ``deep``
+    (full's deep ROM and fully parallel points only)."""
     pts = []
 
     def add(mw, mh, pe, simd, a, w, seed=0):
@@ -81,7 +83,7 @@ def sweep(kind: str) -> list[dict]:
              (8, 4, 4, 8), (16, 8, 1, 1), (16, 4, 4, 4)]
     fmts = [("int8", "int8"), ("int4", "int4"), ("int8", "int4"), ("int6", "int3"),
             ("e4m3", "e4m3"), ("e2m1", "e2m1"), ("e3m2", "e3m2"), ("uint4", "int2")]
-    for i, (mw, mh, pe, simd) in enumerate(small):
+    for i, (mw, mh, pe, simd) in enumerate(small if kind != "deep" else []):
         for j, (a, w) in enumerate(fmts):
             if (i + j) % 3 > {"small": 0, "full": 1}[kind]:
                 continue
@@ -90,6 +92,7 @@ def sweep(kind: str) -> list[dict]:
         for mw, mh, pe, simd in [(32, 8, 2, 8), (24, 12, 3, 6)]:
             for a, w in fmts[:2]:
                 add(mw, mh, pe, simd, a, w, seed=7)
+    if kind in ("full", "deep"):
         # deep weight ROMs (block RAM candidates) and fully parallel shift-add layers
         for mw, mh, pe, simd, a, w in [(64, 32, 1, 1, "int8", "int8"), (128, 32, 1, 4, "int8", "int8"),
                                        (32, 32, 1, 1, "int4", "int4"), (64, 64, 2, 2, "int8", "int6"),
@@ -130,7 +133,8 @@ def measure_all(points: list[dict], family: str, path: Path) -> list[dict]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sweep", choices=("small", "full"), default="small")
+    ap.add_argument("--sweep", choices=("small", "full", "deep"), default="small",
+                    help="deep: only the block-RAM and shift-add points of full")
     ap.add_argument("--family", default="xilinx7", choices=("xilinx7", "ice40", "ecp5"))
     ap.add_argument("--measure-only", action="store_true", help="synthesize, do not fit")
     ap.add_argument("--fit-only", action="store_true",
