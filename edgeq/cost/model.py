@@ -97,11 +97,13 @@ class BlockCost:
     resources: dict = field(default_factory=dict)
 
 
-def _rom(words: int, width: int, f: dict, fam: dict, roms: list) -> None:
-    """A ROM: block RAM when big enough, else LUTs (constant when it has a single word)."""
-    roms.append((words, width))
-    if words <= 1:
+def _rom(words: int, width: int, f: dict, fam: dict, roms: list, layer, param: str) -> None:
+    """A ROM: block RAM when big enough, else LUTs; nothing when every word is the same
+    (a single word, no bias, equal multipliers: Yosys folds the constant)."""
+    text = layer.memories.get(str(layer.params.get(param, "")).strip('"'))
+    if words <= 1 or (text is not None and len(set(text.split())) <= 1):
         return
+    roms.append((words, width))
     if in_bram(words, width, fam):
         return  # counted in BRAM
     # a LUT per output bit and per LUT-depth of words (the read multiplexer grows with both)
@@ -150,10 +152,10 @@ def block_features(layer, fam: dict) -> BlockCost:
             f["weight_reg_bits"] = pe * simd * p["W_BITS"] if nf * sf > 1 else 0
             _decoders(f, p, "IN", simd)
             _decoders(f, p, "W", pe * simd)
-            _rom(nf * sf, pe * simd * p["W_BITS"], f, fam, roms)
+            _rom(nf * sf, pe * simd * p["W_BITS"], f, fam, roms, layer, "WEIGHT_FILE")
         f["acc_bits"] = pe * acc
-        _rom(nf, pe * acc, f, fam, roms)
-        _rom(nf, pe * p["MUL_BITS"], f, fam, roms)
+        _rom(nf, pe * acc, f, fam, roms, layer, "BIAS_FILE")
+        _rom(nf, pe * p["MUL_BITS"], f, fam, roms, layer, "MUL_FILE")
         _requant(f, p, pe, mults, acc)
     elif layer.module == "edgeq_vvu":
         pe, simd, cf = p["PE"], p["SIMD"], p["C"] // p["PE"]
@@ -163,8 +165,8 @@ def block_features(layer, fam: dict) -> BlockCost:
         if p["MODE"] == 0:
             mults.append((_xw(p, "IN"), _xw(p, "W"), pe * simd))
             _decoders(f, p, "W", pe * simd)
-            _rom(cf * kf, pe * simd * p["W_BITS"], f, fam, roms)
-            _rom(cf, pe * p["ACC_BITS"], f, fam, roms)
+            _rom(cf * kf, pe * simd * p["W_BITS"], f, fam, roms, layer, "WEIGHT_FILE")
+            _rom(cf, pe * p["ACC_BITS"], f, fam, roms, layer, "BIAS_FILE")
         if p["MODE"] == 1:  # max: comparators
             f["dot_add_bits"] = pe * simd * p["IN_BITS"]
             f["acc_bits"] = pe * p["IN_BITS"]
@@ -172,7 +174,7 @@ def block_features(layer, fam: dict) -> BlockCost:
         else:
             f["dot_add_bits"] = pe * simd * p["ACC_BITS"]
             f["acc_bits"] = pe * p["ACC_BITS"]
-            _rom(cf, pe * p["MUL_BITS"], f, fam, roms)
+            _rom(cf, pe * p["MUL_BITS"], f, fam, roms, layer, "MUL_FILE")
             _requant(f, p, pe, mults, p["ACC_BITS"])
     elif layer.module == "edgeq_gap":
         pe = p["PE"]
@@ -180,7 +182,7 @@ def block_features(layer, fam: dict) -> BlockCost:
         _decoders(f, p, "IN", pe)
         f["dot_add_bits"] = pe * p["ACC_BITS"]
         f["buffer_bits"] = p["C"] * p["ACC_BITS"]  # per-channel sums
-        _rom(p["C"] // pe, pe * p["MUL_BITS"], f, fam, roms)
+        _rom(p["C"] // pe, pe * p["MUL_BITS"], f, fam, roms, layer, "MUL_FILE")
         _requant(f, p, pe, mults, p["ACC_BITS"])
     elif layer.module == "edgeq_add":
         pe = p["PE"]
@@ -188,8 +190,8 @@ def block_features(layer, fam: dict) -> BlockCost:
         mults.append((p["A_BITS"] + 1, p["K_BITS"] + 1, pe))
         mults.append((p["B_BITS"] + 1, p["K_BITS"] + 1, pe))
         f["dot_add_bits"] = pe * p["ACC_BITS"]
-        _rom(p["C"] // pe, 2 * pe * p["K_BITS"], f, fam, roms)
-        _rom(p["C"] // pe, pe * p["MUL_BITS"], f, fam, roms)
+        _rom(p["C"] // pe, 2 * pe * p["K_BITS"], f, fam, roms, layer, "K_FILE")
+        _rom(p["C"] // pe, pe * p["MUL_BITS"], f, fam, roms, layer, "MUL_FILE")
         _requant(f, p, pe, mults, p["ACC_BITS"])
     elif layer.module == "edgeq_swg":
         # circular line buffer of KH + SH rows, LANES read ports
