@@ -103,7 +103,7 @@ def write_doc(doc: Path, family: str, report: dict, rows, X, names, fam, held) -
              f"{report['DSP_exact_held_out']} | {report['BRAM_exact_held_out']} |"),
              (f"| fitted | {report['LUT_mape_train']}% | {report['FF_mape_train']}% | "
              f"{report['DSP_exact_all']} (all) | {report['BRAM_exact_all']} (all) |"), "",
-             ("| design | held out | LUT meas | LUT est | FF meas | FF est | DSP meas/est | "
+             ("| design | held out | LUT meas | LUT est | FF meas | FF est | DSP meas (= est) | "
              "BRAM meas |"), "|---|---|---|---|---|---|---|---|"]
     from calibrate import point_key
 
