@@ -50,7 +50,20 @@ def dense_graph(mw: int, mh: int, in_fmt: str, w_fmt: str, seed: int = 0):
 
 
 def point_key(p: dict) -> str:
+    if "zoo" in p:
+        return "{zoo}_interval{interval}".format(**p)
     return "{mw}x{mh}_pe{pe}_simd{simd}_{in_fmt}_{w_fmt}_s{seed}".format(**p)
+
+
+def point_design(p: dict) -> tuple:
+    """The graph and RTL options of a design point: a dense layer with its fold, or a whole
+    zoo model folded to an interval (multi-layer designs with windows, pools, adds, FIFOs)."""
+    if "zoo" in p:
+        from edgeq import zoo
+
+        return zoo.all_models()[p["zoo"]], {"interval": str(p["interval"])}
+    graph = dense_graph(p["mw"], p["mh"], p["in_fmt"], p["w_fmt"], p["seed"])
+    return graph, {"fold": {"fc": {"pe": p["pe"], "simd": p["simd"]}}}
 
 
 def synthesize(p: dict, family: str) -> dict:
@@ -58,11 +71,10 @@ def synthesize(p: dict, family: str) -> dict:
     from edgeq.backends import build
     from edgeq.cost.synth import synthesize_design
 
-    graph = dense_graph(p["mw"], p["mh"], p["in_fmt"], p["w_fmt"], p["seed"])
-    fold = {"fc": {"pe": p["pe"], "simd": p["simd"]}}
+    graph, options = point_design(p)
     with tempfile.TemporaryDirectory(prefix="edgeq-cal-") as tmp:
         out = Path(tmp) / "d"
-        build(graph, "rtl", out, fold=fold)
+        build(graph, "rtl", out, **options)
         t0 = time.perf_counter()
         measured = synthesize_design(out, family)
         seconds = time.perf_counter() - t0
@@ -83,9 +95,9 @@ def sweep(kind: str) -> list[dict]:
              (8, 4, 4, 8), (16, 8, 1, 1), (16, 4, 4, 4)]
     fmts = [("int8", "int8"), ("int4", "int4"), ("int8", "int4"), ("int6", "int3"),
             ("e4m3", "e4m3"), ("e2m1", "e2m1"), ("e3m2", "e3m2"), ("uint4", "int2")]
-    for i, (mw, mh, pe, simd) in enumerate(small if kind != "deep" else []):
+    for i, (mw, mh, pe, simd) in enumerate(small if kind in ("small", "full") else []):
         for j, (a, w) in enumerate(fmts):
-            if (i + j) % 3 > {"small": 0, "full": 1}[kind]:
+            if (i + j) % 3 > {"small": 0, "full": 1, "zoo": -1}[kind]:
                 continue
             add(mw, mh, pe, simd, a, w, seed=i)
     if kind == "full":
@@ -99,6 +111,11 @@ def sweep(kind: str) -> list[dict]:
                                        (16, 8, 8, 16, "int8", "int4"), (16, 8, 8, 16, "int4", "int3"),
                                        (12, 6, 6, 12, "int8", "int8"), (64, 16, 1, 2, "e4m3", "e4m3")]:
             add(mw, mh, pe, simd, a, w, seed=11)
+    if kind in ("full", "zoo"):
+        # whole models: several layers, gearboxes, windows, pools, residual adds, FIFOs
+        for name, interval in [("mlp_int4_fixed", 64), ("mlp_int8_dyadic", 128),
+                               ("mlp_e4m3", 64), ("cnn1d_int8", 64), ("rescnn_int8", 128)]:
+            pts.append({"zoo": name, "interval": interval})
     return pts
 
 
@@ -133,8 +150,8 @@ def measure_all(points: list[dict], family: str, path: Path) -> list[dict]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sweep", choices=("small", "full", "deep"), default="small",
-                    help="deep: only the block-RAM and shift-add points of full")
+    ap.add_argument("--sweep", choices=("small", "full", "deep", "zoo"), default="small",
+                    help="deep / zoo: only full's block-RAM and shift-add / whole-model points")
     ap.add_argument("--family", default="xilinx7", choices=("xilinx7", "ice40", "ecp5"))
     ap.add_argument("--measure-only", action="store_true", help="synthesize, do not fit")
     ap.add_argument("--fit-only", action="store_true",

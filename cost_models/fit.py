@@ -15,13 +15,13 @@ from scipy.optimize import nnls
 
 
 def design_features(point: dict, fam: dict) -> dict:
-    from calibrate import dense_graph
+    from calibrate import point_design
 
     from edgeq.backends.rtl import generate
     from edgeq.cost.estimate import plan_blocks
 
-    graph = dense_graph(point["mw"], point["mh"], point["in_fmt"], point["w_fmt"], point["seed"])
-    design = generate(graph, {"fold": {"fc": {"pe": point["pe"], "simd": point["simd"]}}})
+    graph, options = point_design(point)
+    design = generate(graph, options)
     total: dict = {}
     for b in plan_blocks(design, fam):
         for k, v in b.features.items():
@@ -31,13 +31,13 @@ def design_features(point: dict, fam: dict) -> dict:
 
 def predicted_rules(point: dict, fam: dict) -> dict:
     """DSP and BRAM by the model's rules (no fitted coefficients involved)."""
-    from calibrate import dense_graph
+    from calibrate import point_design
 
     from edgeq.backends.rtl import generate
     from edgeq.cost.estimate import estimate_design
 
-    graph = dense_graph(point["mw"], point["mh"], point["in_fmt"], point["w_fmt"], point["seed"])
-    design = generate(graph, {"fold": {"fc": {"pe": point["pe"], "simd": point["simd"]}}})
+    graph, options = point_design(point)
+    design = generate(graph, options)
     est = estimate_design(design, {"name": fam["family"], "family": fam["family"],
                                    "LUT": 1, "FF": 1, "DSP": 1, "BRAM": 1})
     return est.totals
@@ -96,7 +96,7 @@ def write_doc(doc: Path, family: str, report: dict, rows, X, names, fam, held) -
     lut = X @ np.array([fam["lut"].get(n, 0) for n in names])
     ff = X @ np.array([fam["ff"].get(n, 0) for n in names])
     lines = [f"<!-- {family} begin -->", f"### {family}: held-out validation", "",
-             (f"{report['designs']} generated dense layers synthesized with Yosys "
+             (f"{report['designs']} generated designs (dense layers and whole zoo models) synthesized with Yosys "
              f"({report['train']} fitted, {report['held_out']} held out)."), "",
              "| | LUT MAPE | FF MAPE | DSP exact | BRAM exact |", "|---|---|---|---|---|",
              (f"| held out | {report['LUT_mape_held_out']}% | {report['FF_mape_held_out']}% | "
