@@ -295,6 +295,31 @@ def cmd_bitstream(args):
     console.print(f"bitstream: {Path(args.folder) / f['bitstream']}")
     console.print(f"flash it:  cd {args.folder} && {f['flash']}")
     console.print(f"check it:  cd {args.folder} && {f['host']}")
+
+def cmd_estimate(args):
+    from .cost import estimate, estimate_table
+    from .ir import load
+
+    options = _parse_options(args.option)
+    est = estimate(load(args.model), args.device, args.fold, **options)
+    console.print(estimate_table(est))
+    console.print(est.verdict(), style="green" if est.fits else "red")
+    return 0 if est.fits else 1
+
+
+def cmd_synth(args):
+    from .cost import estimate_design, synth_table, synthesize_design
+    from .cost.model import device_info
+    from .cost.synth import planned_design
+
+    dev = device_info(args.device)
+    design = planned_design(args.folder)
+    est = estimate_design(design, dev)
+    console.print(f"synthesizing {args.folder} with Yosys for {dev['family']} ...")
+    measured = synthesize_design(args.folder, dev["family"])
+    console.print(synth_table(est, measured))
+    if measured.get("LUTRAM"):  # distributed RAM cells use LUTs too; the model excludes them
+        console.print(f"plus {measured['LUTRAM']} LUT-RAM cells (not in the LUT figures)")
     return 0
 
 
@@ -383,6 +408,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--force", action="store_true", help="replace FOLDER/BOARD")
     s.set_defaults(func=cmd_bitstream)
+
+    s = sub.add_parser("estimate", help="FPGA resources and cycles of a model's RTL design")
+    s.add_argument("model")
+    s.add_argument("--device", required=True, help="e.g. xc7a35t, ice40up5k, lfe5u-25f")
+    s.add_argument("--fold", help="folding: a YAML/JSON file, or 'auto' (fastest that fits)")
+    s.add_argument("--option", action="append", metavar="KEY=VALUE",
+                   help="RTL backend option (repeatable)")
+    s.set_defaults(func=cmd_estimate)
+
+    s = sub.add_parser("synth", help="Yosys utilization of a generated RTL design vs estimate")
+    s.add_argument("folder")
+    s.add_argument("--device", required=True)
+    s.set_defaults(func=cmd_synth)
 
     s = sub.add_parser("demo", help="the end-to-end example on scikit-learn's digits")
     s.add_argument("--workdir", help="where to write the demo's files (default: a temp folder)")

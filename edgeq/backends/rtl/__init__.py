@@ -33,7 +33,14 @@ def _int_option(options: dict, key: str, default=None):
 def generate(graph: Graph, options: dict):
     """The planned design for ``graph`` (no files written)."""
     graph.validate()
-    folds = resolve_folding(graph, options.get("fold"), _int_option(options, "interval"),
+    fold = options.get("fold")
+    if options.get("device") and fold in (None, "auto") and options.get("interval") is None:
+        # the fastest folding whose cost-model estimate fits the device
+        from ...cost.autofold import fit_folding
+
+        fold = fit_folding(graph, options["device"],
+                           **{k: v for k, v in options.items() if k not in ("fold", "device")})
+    folds = resolve_folding(graph, fold, _int_option(options, "interval"),
                             _int_option(options, "max_multipliers", 4096))
     top = sv_name(options.get("top") or f"{graph.name}_top")
     shift_add = str(options.get("shift_add", "auto")).lower()

