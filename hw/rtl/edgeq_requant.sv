@@ -46,7 +46,10 @@ module edgeq_requant #(
     logic above, tie, inexact, negative, up;
     assign floor_v = FLW'(v >>> SHIFT);
     assign rem = v[SHIFT-1:0];
+    // constant false when SHIFT == 1 (a 1-bit remainder is never above half): correct
+    /* verilator lint_off CMPCONST */
     assign above = rem > {1'b1, {(SHIFT - 1) {1'b0}}};
+    /* verilator lint_on CMPCONST */
     assign tie = rem == {1'b1, {(SHIFT - 1) {1'b0}}};
     assign inexact = rem != '0;
     assign negative = v[VW-1];
