@@ -161,7 +161,9 @@ def run_one(model: str, graph, inputs, target: str, variant: str, options: dict,
             row["figures"] += f"; first difference: {r.difference} {where}".rstrip()
     except Exception as e:  # noqa: BLE001 - every error is reported, a refusal judged
         refused = expected_refusal(target, graph, e)
-        row.update(status="refused" if refused else "ERROR", result="-",
+        bridge = refused and str(e).startswith("the hls4ml bridge")
+        row.update(status=("refused (bridge)" if bridge else "refused") if refused else "ERROR",
+                   result="-",
                    figures=str(e).splitlines()[0][:160], ok=refused)
         if not refused:
             traceback.print_exc()
@@ -195,8 +197,22 @@ def write_doc(rows: list[dict], samples: int, done: bool):
         "valid gaps and ready stalls. MCU: host gcc build and Cortex-M4 under QEMU (both "
         "counted in the outputs). `refused` is a backend declining a model outside its "
         "documented reach (hls4ml: only power-of-two fixed point; RTL/HLS: no TFLite double "
-        "rounding).\n\n"
+        "rounding); `refused (bridge)` is an op edgeq's hls4ml bridge does not map (it "
+        "maps Dense, Conv1D/Conv2D, max pooling, Flatten and Add).\n\n"
         f"{'Result: ' + verdict if done else 'Partial run (interrupted).'}\n\n{table(rows)}\n")
+
+
+def read_rows(path: Path) -> list[dict]:
+    """The rows of a table this script printed (to merge a rerun of some models into it)."""
+    keys = ("model", "target", "variant", "status", "result", "figures", "seconds")
+    rows = []
+    for line in Path(path).read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("| ") and len(cells) == 7 and cells[0] != "model":
+            row = dict(zip(keys, cells))
+            row["ok"] = row["status"] in ("bit-exact", "refused", "refused (bridge)")
+            rows.append(row)
+    return rows
 
 
 def main(argv=None) -> int:
@@ -208,12 +224,16 @@ def main(argv=None) -> int:
     p.add_argument("--qat-epochs", type=int, default=10, help="QAT fine-tuning epochs")
     p.add_argument("--out", help="folder for the generated projects (default: a temp dir)")
     p.add_argument("--no-doc", action="store_true", help=f"do not write {DOC.name}")
+    p.add_argument("--merge", help="a table printed by an earlier run: its rows of the models "
+                   "not run now are kept (in their order, before the new ones)")
     args = p.parse_args(argv)
     models = example_models(args.samples, args.float_epochs, args.qat_epochs)
     if args.models:
         models = {k: v for k, v in models.items() if any(s in k for s in args.models)}
     root = Path(args.out or tempfile.mkdtemp(prefix="edgeq-examples-"))
     rows = []
+    if args.merge:
+        rows = [r for r in read_rows(args.merge) if r["model"] not in models]
     for model, (graph, inputs) in models.items():
         for target in args.targets:
             folder = root / graph.name / target
