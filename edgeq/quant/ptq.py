@@ -54,9 +54,10 @@ def _dense_weight(weight: np.ndarray, source: FloatOp) -> np.ndarray:
 
 
 def build_graph(lowered: LoweredModel, plan: QuantPlan, name: str = "model",
-                metadata: dict | None = None) -> Graph:
-    """The IR of a quantization plan."""
-    b = GraphBuilder(name, requant="dyadic", multiplier_bits=plan.multiplier_bits)
+                metadata: dict | None = None, requant: str = "dyadic") -> Graph:
+    """The IR of a quantization plan; ``requant="tflm"`` gives TFLite's double rounding (the
+    MCU target's ``mode="tflm"``) instead of single-rounding dyadic requantization."""
+    b = GraphBuilder(name, requant=requant, multiplier_bits=plan.multiplier_bits)
     ir_name: dict[str, str] = {}
     for op in lowered.ops:
         t = plan.tensors[op.name]
