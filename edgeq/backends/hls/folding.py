@@ -6,12 +6,11 @@ vector (DESIGN.md). The folding is given as a mapping ``{layer: {"PE": p, "SIMD"
 YAML or JSON file), ``"auto"``, or nothing (every layer fully parallel).
 """
 
-import json
 from dataclasses import dataclass
 from math import prod
-from pathlib import Path
 
 from ...ir.graph import Conv, Dense, Graph, Node
+from ..fold_file import FoldingError, fold_entry, read_fold_file
 
 AUTO_MULTIPLIERS = 256  # "auto": at most this many multipliers per layer
 
@@ -51,40 +50,15 @@ def divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
-def _load(spec) -> dict:
-    if isinstance(spec, dict):
-        return spec
-    path = Path(spec)
-    if not path.is_file():
-        raise FileNotFoundError(f"folding file {path} not found (or pass 'auto')")
-    text = path.read_text()
-    if path.suffix.lower() == ".json":
-        data = json.loads(text)
-    else:
-        import yaml
-
-        data = yaml.safe_load(text)
-    if not isinstance(data, dict):
-        raise TypeError(f"folding file {path} must map layer names to {{PE: .., SIMD: ..}}")
-    return data
-
-
 def _checked(node: Node, entry, mh: int, mw: int, windows: int) -> Fold:
-    if not isinstance(entry, dict):
-        raise TypeError(f"folding of layer '{node.name}' must be a mapping with PE and SIMD, "
-                         f"got {entry!r}")
-    keys = {str(k).upper(): v for k, v in entry.items()}
-    unknown = set(keys) - {"PE", "SIMD"}
-    if unknown:
-        raise ValueError(f"folding of layer '{node.name}': unknown keys {sorted(unknown)}; "
-                         "allowed: PE, SIMD")
-    pe, simd = keys.get("PE", mh), keys.get("SIMD", mw)
+    pe, simd = fold_entry(node.name, entry)
+    pe, simd = pe or mh, simd or mw  # what an entry leaves out stays parallel
     for what, value, total, dim in (("PE", pe, mh, "output channels"),
                                     ("SIMD", simd, mw, "fan-in")):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1 or total % value:
-            raise ValueError(f"{node.kind} '{node.name}': {what}={value!r} must divide its "
-                             f"{total} {dim}; valid values: "
-                             f"{', '.join(map(str, divisors(total)))}")
+        if value < 1 or total % value:
+            raise FoldingError(f"{node.kind} '{node.name}': {what}={value!r} must divide its "
+                               f"{total} {dim}; valid values: "
+                               f"{', '.join(map(str, divisors(total)))}")
     return Fold(pe, simd, mh, mw, windows)
 
 
@@ -124,7 +98,7 @@ def resolve(graph: Graph, spec=None, budget: int = AUTO_MULTIPLIERS) -> dict[str
     if isinstance(spec, str) and spec.lower() == "auto":
         folds = {n.name: _auto(*dims[n.name], budget) for n in compute}
         return _slowest_first(folds) if folds else folds
-    entries = _load(spec)
+    entries = spec if isinstance(spec, dict) else read_fold_file(spec)
     names = {n.name for n in graph}
     for name in entries:
         if name not in names:

@@ -6,17 +6,13 @@ fully parallel when the whole network fits a multiplier budget, otherwise it pic
 shortest interval that fits and folds every layer as little as that interval needs.
 """
 
-import json
 from dataclasses import dataclass
 from math import gcd, prod
 from pathlib import Path
 
 from ...ir import Graph
 from ...ir.graph import Add, Conv, Dense, GlobalAvgPool, Node, Pool
-
-
-class FoldingError(ValueError):
-    """An impossible folding: the message names the layer and the values that would work."""
+from ..fold_file import FoldingError, fold_entry, read_fold_file
 
 
 @dataclass(frozen=True)
@@ -124,37 +120,6 @@ def auto_folding(graph: Graph, interval: int | None = None,
     return folds
 
 
-def _read_fold_file(path: Path) -> dict:
-    text = path.read_text()
-    if path.suffix.lower() == ".json":
-        data = json.loads(text)
-    else:
-        import yaml
-
-        data = yaml.safe_load(text)
-    if isinstance(data, dict) and isinstance(data.get("layers"), dict):
-        data = data["layers"]
-    if not isinstance(data, dict):
-        raise FoldingError(f"{path}: a fold file maps layer names to {{pe: P, simd: S}}")
-    return data
-
-
-def _parse_entry(name: str, entry) -> Fold:
-    if not isinstance(entry, dict):
-        raise FoldingError(f"fold for layer '{name}' must be a mapping like {{pe: 2, simd: 4}}, "
-                           f"got {entry!r}")
-    keys = {str(k).lower(): v for k, v in entry.items()}
-    unknown = set(keys) - {"pe", "simd"}
-    if unknown:
-        raise FoldingError(f"fold for layer '{name}': unknown keys {sorted(unknown)}; "
-                           "use pe and simd")
-    try:
-        return Fold(int(keys.get("pe", 1)), int(keys.get("simd", 1)))
-    except (TypeError, ValueError):
-        raise FoldingError(f"fold for layer '{name}': pe and simd must be integers, "
-                           f"got {entry!r}") from None
-
-
 def resolve_folding(graph: Graph, spec=None, interval: int | None = None,
                     max_multipliers: int = 4096) -> dict[str, Fold]:
     """Folding of every foldable layer from ``spec``: None or ``"auto"``, a fold file path, or
@@ -164,17 +129,17 @@ def resolve_folding(graph: Graph, spec=None, interval: int | None = None,
         folds = auto_folding(graph, interval, max_multipliers)
         return {name: check_fold(shapes[name][0], shapes[name][1], f) for name, f in folds.items()}
     if isinstance(spec, (str, Path)):
-        path = Path(spec)
-        if not path.is_file():
-            raise FileNotFoundError(f"fold file {path} not found (or pass --fold auto)")
-        spec = _read_fold_file(path)
+        spec = read_fold_file(spec)
     given = {}
     for name, entry in spec.items():
         if name not in shapes:
             foldable = ", ".join(shapes) or "none"
             raise FoldingError(f"fold names layer '{name}', which is not a foldable layer of "
                                f"'{graph.name}'; foldable layers: {foldable}")
-        fold = entry if isinstance(entry, Fold) else _parse_entry(name, entry)
+        if not isinstance(entry, Fold):
+            pe, simd = fold_entry(name, entry)
+            entry = Fold(pe or 1, simd or 1)
+        fold = entry
         given[name] = check_fold(*shapes[name], fold)
     target = max((shapes[n][1].cycles(f) for n, f in given.items()), default=None)
     if interval is not None:
