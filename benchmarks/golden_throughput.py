@@ -147,7 +147,8 @@ def main():
 
         torch.set_num_threads(args.threads)
         threadpool_limits(args.threads, user_api="blas")
-    models = {"MLP 16-64-32-32-5 int8 (zoo.mlp)": zoo.mlp(),
+    models = {"MLP 16-64-32-32-5 int8 dyadic (zoo.mlp)": zoo.mlp(),
+              "MLP 16-64-32-32-5 int8 fixed-point": zoo.mlp(per_channel=False),
               "residual CNN 8x8x1 int8 (zoo.residual_cnn)": zoo.residual_cnn()}
     rows = []
     for name, graph in models.items():

@@ -20,6 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edgeq import golden
+from edgeq.golden.fused import _ROUNDINGS as FUSED_ROUNDINGS
+from edgeq.golden.fused import exact_dtype
 from edgeq.golden.interpreter import EXECUTE
 from edgeq.ir import GraphBuilder
 from edgeq.numerics import IntType, MinifloatType, Overflow, Rounding
@@ -37,6 +39,7 @@ MINIFLOATS = [MinifloatType(2, 1), MinifloatType(3, 2), MinifloatType(2, 3), Min
               MinifloatType(5, 2, special="ieee"), MinifloatType(3, 2, signed=False),
               MinifloatType(3, 2, bias=1)]
 ROUNDINGS = list(Rounding)
+FUSED_DTYPES = set()  # product types the fused-edges test reached
 OVERFLOWS = list(Overflow)
 
 
@@ -329,3 +332,41 @@ def test_fixed_point_products_at_the_edges_of_int64(data):
     batch = random_tensor(rng, in_type, (6, fan_in), 0.5)
     batch[0], batch[1] = in_type.hi, in_type.lo
     assert_golden_equals_reference(graph, batch)
+
+
+@PROFILE
+@given(st.data())
+def test_fused_products_at_the_edges_of_float_exactness(data):
+    """A prepared graph folds a layer's requantization into a float product when the bound
+    proves it exact (float32 up to 24 significant bits, float64 up to 53): multiplier widths
+    around both limits, accumulators at their bounds, every rounding the fused form takes."""
+    draw = data.draw
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    in_type, w_type = draw(int_types(2, 16)), draw(int_types(2, 16))
+    fan_in = draw(st.integers(1, 16))
+    weight = random_tensor(rng, w_type, (4, fan_in), extremes=0.5)
+    weight[0], weight[1] = w_type.hi, w_type.lo
+    B = draw(st.integers(2, 31))
+    b = GraphBuilder("float_edges", "dyadic", B)
+    x = b.input((fan_in,), in_type, 1.0)
+    acc_top = magnitude(in_type) * magnitude(w_type) * fan_in
+    rounding = draw(st.sampled_from(list(FUSED_ROUNDINGS)))
+    for form in ("dyadic", "fixed"):
+        out = draw(int_types(2, 16))
+        k = round(math.log2(acc_top / magnitude(out))) + draw(st.integers(-2, 2))
+        b.dense(x, weight, rng.integers(-acc_top // 4, acc_top // 4, 4, endpoint=True), w_type,
+                2.0**-max(k, 4 - B) * rng.uniform(0.5, 2.0, 4) if form == "dyadic"
+                else 2.0**-k, out, 1.0, relu=draw(st.booleans()), rounding=rounding,
+                requant=form)
+    graph = b.build()
+    batch = random_tensor(rng, in_type, (8, fan_in), 0.5)
+    batch[0], batch[1] = in_type.hi, in_type.lo
+    assert_golden_equals_reference(graph, batch)
+    FUSED_DTYPES.update(str(exact_dtype(node)) for node in graph.nodes[1:])
+
+
+def test_fused_edges_reach_every_product_type():
+    """The test above reaches float32, float64 and integer products (not only one of them)."""
+    if not FUSED_DTYPES:
+        test_fused_products_at_the_edges_of_float_exactness()
+    assert {"<class 'numpy.float32'>", "<class 'numpy.float64'>", "None"} <= FUSED_DTYPES

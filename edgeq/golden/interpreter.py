@@ -8,6 +8,7 @@ type holds exactly: below 2**24 for float32, below 2**53 for float64.
 
 import copy
 import threading
+from dataclasses import replace
 from functools import lru_cache
 from itertools import product
 from math import prod
@@ -30,6 +31,7 @@ from ..ir.graph import (
     TensorType,
 )
 from ..numerics import MinifloatType, requantize_minifloat, requantizer, tflm_requantize
+from .fused import FusedLayer, finish, fuse
 
 # Signed accumulator widths whose every partial sum a float type holds exactly: float64 holds
 # every integer up to 2**53, float32 up to 2**24 (one bit of margin in both)
@@ -203,40 +205,70 @@ def _dense(node: Dense, x, graph, cache=None):
     return _accumulators(_product(x, weights, node.acc_bits), node.bias, cache)
 
 
-def _expanded_weights(node: Conv) -> np.ndarray:
-    """The ``(k * C_in, C_out)`` matrix of a grouped conv in window order: each output
-    channel's weights in its group's rows, zeros elsewhere (zero products add nothing)."""
-    g, c_out, cin_g = node.groups, node.weight.shape[0], node.weight.shape[-1]
-    w = node.weight.reshape(c_out, -1, cin_g)
-    full = np.zeros((c_out, w.shape[1], g * cin_g), w.dtype)
-    cout_g = c_out // g
-    for j in range(g):
+def _dense_fused(node: Dense, x, fused: FusedLayer):
+    out = _scratch((len(x), node.weight.shape[0]), fused.dtype, f"out:{node.name}")
+    np.matmul(np.asarray(x, fused.dtype), fused.weight, out=out)
+    return finish(fused, out, fused.offset)
+
+
+def _expanded_weights(weight: np.ndarray, groups: int) -> np.ndarray:
+    """The ``(C_out, k * C_in)`` matrix of a grouped conv in window order: each output
+    channel's weights in its group's columns, zeros elsewhere (zero products add nothing)."""
+    c_out, cin_g = weight.shape[0], weight.shape[-1]
+    w = weight.reshape(c_out, -1, cin_g)
+    full = np.zeros((c_out, w.shape[1], groups * cin_g), w.dtype)
+    cout_g = c_out // groups
+    for j in range(groups):
         full[j * cout_g:(j + 1) * cout_g, :, j * cin_g:(j + 1) * cin_g] = \
             w[j * cout_g:(j + 1) * cout_g]
-    return full.reshape(c_out, -1).T
+    return full.reshape(c_out, -1)
+
+
+def _conv_matrix(weight: np.ndarray, groups: int) -> np.ndarray:
+    """A conv weight (output channels first) as the right operand of ``_conv_products``."""
+    c_out = weight.shape[0]
+    if groups > EXPANDED_GROUPS:
+        return weight.reshape(groups, c_out // groups, -1).transpose(0, 2, 1)
+    return (weight.reshape(c_out, -1) if groups == 1 else _expanded_weights(weight, groups)).T
+
+
+def _conv_products(node: Conv, x, dtype, matrix, slot=None):
+    """``(rows, C_out)`` products of every window with ``matrix`` (``_conv_matrix``) in
+    ``dtype``, into the scratch array ``slot`` if given, and the output's leading shape."""
+    w = _windows(_padded(x, node.padding, dtype), node.kernel, node.stride)  # (N, *S, *k, C)
+    nd, g, c_out = len(node.kernel), node.groups, node.weight.shape[0]
+    out_shape = w.shape[:1 + nd]
+    rows = prod(out_shape)
+    out = None if slot is None else _scratch((rows, c_out), matrix.dtype, slot)
+    if g <= EXPANDED_GROUPS:  # one copy into (N*S, k*C) and one product
+        cols = _scratch((rows, prod(w.shape[1 + nd:])), dtype, "cols")
+        np.copyto(cols.reshape(w.shape), w)
+        return np.matmul(cols, matrix, out=out), out_shape
+    # (N, *S, *k, G, C/G) -> (G, N*S, k*C/G), one product per group
+    w = np.moveaxis(w.reshape(w.shape[:-1] + (g, -1)), -2, 1 + nd)
+    acc = np.matmul(w.reshape(rows, g, -1).transpose(1, 0, 2), matrix)
+    acc = acc.transpose(1, 0, 2).reshape(rows, c_out)
+    if out is None:
+        return acc, out_shape
+    np.copyto(out, acc)
+    return out, out_shape
 
 
 def _conv(node: Conv, x, graph, cache=None):
     # convert before the window copy (less to convert, less to copy)
     dtype = exact_float(node.acc_bits) or x.dtype
-    w = _windows(_padded(x, node.padding, dtype), node.kernel, node.stride)  # (N, *S, *k, C)
-    nd, g, c_out, cin_g = len(node.kernel), node.groups, node.weight.shape[0], node.weight.shape[-1]
-    out_shape = w.shape[:1 + nd]
-    rows = prod(out_shape)
-    if g <= EXPANDED_GROUPS:  # one copy into (N*S, k*C) and one product
-        cols = _scratch((rows, prod(w.shape[1 + nd:])), dtype, "cols")
-        np.copyto(cols.reshape(w.shape), w)
-        weights = _derived(cache, "weights", lambda: _exact_operand(
-            node.weight.reshape(c_out, -1).T if g == 1 else _expanded_weights(node),
-            node.acc_bits))
-        acc = _product(cols, weights, node.acc_bits)
-    else:  # (N, *S, *k, G, C/G) -> (N*S, G, k*C/G), one product per group
-        w = np.moveaxis(w.reshape(w.shape[:-1] + (g, cin_g)), -2, 1 + nd)
-        cols = w.reshape(rows, g, -1)
-        weights = node.weight.reshape(g, c_out // g, -1).transpose(0, 2, 1)
-        acc = _product(cols.transpose(1, 0, 2), weights, node.acc_bits)
-        acc = acc.transpose(1, 0, 2).reshape(rows, c_out)
-    return _accumulators(acc.reshape(out_shape + (c_out,)), node.bias, cache)
+    matrix = _derived(cache, "weights", lambda: _exact_operand(
+        _conv_matrix(node.weight, node.groups), node.acc_bits))
+    acc, out_shape = _conv_products(node, x, dtype, matrix)
+    return _accumulators(acc.reshape(out_shape + (-1,)), node.bias, cache)
+
+
+def _conv_fused(node: Conv, x, fused: FusedLayer):
+    out, out_shape = _conv_products(node, x, fused.dtype, fused.weight, f"out:{node.name}")
+    flat = out.reshape(out_shape[0], -1)
+    finish(fused, flat, _per_element_of(fused.offset.tobytes(), fused.offset.dtype.str,
+                                        flat.shape[1] // fused.offset.size))
+    return out.reshape(out_shape + (-1,))
 
 
 def _pool(node: Pool, x, graph, cache=None):
@@ -270,10 +302,33 @@ EXECUTE = {Dense: _dense, Conv: _conv, Pool: _pool, GlobalAvgPool: _global_avgpo
            Flatten: _reshape, Reshape: _reshape}
 
 
+def _fused_form(node: Node) -> FusedLayer | bool:
+    """``node`` with its requantization folded into its product (``fused``), or False."""
+    fused = fuse(node, node.weight) if isinstance(node, (Dense, Conv)) else None
+    if fused is None:
+        return False
+    matrix = fused.weight.T if isinstance(node, Dense) else _conv_matrix(fused.weight,
+                                                                          node.groups)
+    return replace(fused, weight=matrix)
+
+
+FUSED = {Dense: _dense_fused, Conv: _conv_fused}
+
+
 def run_node(node: Node, inputs: list[np.ndarray], graph: Graph,
              cache: dict | None = None) -> np.ndarray:
     """One node on a batch: the integers it outputs. ``cache`` (a prepared graph's memo for
-    this node) also means the graph was validated, so accumulators are in range by proof."""
+    this node) also means the graph was validated, so accumulators are in range by proof,
+    and a dense or conv layer may run fused with its requantization: then its integers come
+    back as floats, in an array reused by the next call."""
+    if cache is not None:
+        fused = cache.get("fused")
+        if fused is None:
+            fused = cache["fused"] = _fused_form(node)
+        if fused:
+            return FUSED[type(node)](node, inputs[0], fused)
+        if not (isinstance(node, Pool) and node.mode == "max"):  # a max of floats is exact
+            inputs = [np.asarray(x, np.int64) for x in inputs]
     result = EXECUTE[type(node)](node, *inputs, graph, cache=cache)
     if getattr(node, "requant", None) is None:
         return result
@@ -320,7 +375,9 @@ def _execute(graph: Graph, x, trace: bool, caches: dict | None):
             for name in node.inputs:
                 if last_use[name] == i:
                     del values[name]
-    return values if trace else values[graph.output.name]
+    if trace:
+        return {name: np.asarray(v, np.int64) for name, v in values.items()}
+    return np.array(values[graph.output.name], np.int64)  # a copy: never a reused array
 
 
 class PreparedGraph:

@@ -66,8 +66,22 @@ def product_bits(acc_bits: int, multiplier_bits: int, shift) -> int:
     return acc_bits + multiplier_bits + max(0, -int(np.min(shift)))
 
 
-# Rounding modes that are one add before the shift: v + offset, offset from 2**(c-1)
-_ONE_ADD = {Rounding.HALF_UP: 0, Rounding.HALF_DOWN: -1, Rounding.FLOOR: None}
+# Every rounding as one add before the shift: ``(v + 2**(c-1) + base + extra(v, c)) >> c``,
+# ``extra`` a correction that depends on v's sign or on the parity of ``v >> c`` (None: no
+# half, i.e. the add is ``extra`` alone)
+def _sign_mask(v, c):
+    return v >> 63  # -1 where v < 0, else 0
+
+
+_ONE_ADD = {
+    Rounding.FLOOR: (None, None),
+    Rounding.TOWARD_ZERO: (None, lambda v, c: (v >> 63) & ((np.int64(1) << c) - 1)),
+    Rounding.HALF_UP: (0, None),
+    Rounding.HALF_DOWN: (-1, None),
+    Rounding.HALF_AWAY: (0, _sign_mask),  # ties toward -inf below zero
+    Rounding.HALF_TOWARD_ZERO: (-1, lambda v, c: (v >> 63) & 1),  # ties toward +inf below 0
+    Rounding.HALF_EVEN: (-1, lambda v, c: (v >> c) & 1),  # ties up when v >> c is odd
+}
 
 
 def requantize(acc, multiplier, shift, out_bits: int, out_signed: bool,
@@ -89,9 +103,12 @@ def requantizer(multiplier, shift, out_bits: int, out_signed: bool, rounding=Rou
     M, shift = np.asarray(multiplier), np.asarray(shift)
     rounding, overflow_mode = Rounding.parse(rounding), Overflow.parse(overflow_mode)
     bits = product_bits(acc_bits, multiplier_bits, shift)
-    if (bits <= 63 and rounding in _ONE_ADD and overflow_mode is Overflow.SAT
-            and 1 <= shift.min() and shift.max() <= 62):
-        return _one_add_requantizer(M, shift, out_bits, out_signed, rounding, relu)
+    if bits <= 63 and overflow_mode is Overflow.SAT and shift.max() <= 62:
+        if shift.min() >= 1:
+            return _one_add_requantizer(M, shift, out_bits, out_signed, rounding, relu)
+        if shift.max() <= 0:  # exact left shifts: a multiply by M * 2**-c
+            return _one_add_requantizer(M << -shift, np.zeros_like(shift), out_bits,
+                                        out_signed, Rounding.FLOOR, relu)
 
     def general(acc, overwrite: bool = False):
         y = round_shift(_wide(acc, bits) * _wide(M, bits), shift, rounding)
@@ -104,14 +121,14 @@ def requantizer(multiplier, shift, out_bits: int, out_signed: bool, rounding=Rou
 
 
 def _one_add_requantizer(M, shift, out_bits, out_signed, rounding, relu):
-    """The hardware form ``clamp((acc*M + offset) >> c)`` in int64.
+    """The hardware form ``clamp((acc*M + offset) >> c)`` in int64 (see ``_ONE_ADD``).
 
     Exact when ``acc_bits + multiplier_bits <= 63``: then ``|acc*M| < 2**61`` and the offset is
-    below ``2**61`` (``c <= 62``), so no intermediate leaves int64. ReLU with saturation is the
+    below ``2**62`` (``c <= 62``), so no intermediate leaves int64. ReLU with saturation is the
     clamp's lower bound.
     """
     M, shift = M.astype(np.int64), shift.astype(np.int64)
-    half = _ONE_ADD[rounding]
+    half, extra = _ONE_ADD[rounding]
     offset = None if half is None else (np.int64(1) << (shift - 1)) + half
     lo, hi = int_range(out_bits, out_signed)
     lo = max(lo, 0) if relu else lo
@@ -120,8 +137,12 @@ def _one_add_requantizer(M, shift, out_bits, out_signed, rounding, relu):
         """``overwrite``: the caller gives ``acc`` away, its memory may hold the result."""
         acc = np.asarray(acc, dtype=np.int64)
         y = np.multiply(acc, M, out=acc if overwrite else None)
+        if extra is not None:
+            correction = extra(y, shift)
         if offset is not None:
             y += offset
+        if extra is not None:
+            y += correction
         y >>= shift
         np.maximum(y, lo, out=y)
         return np.minimum(y, hi, out=y)
