@@ -135,8 +135,8 @@ def test_fixed_point_cnn_is_bit_exact_in_hls4ml(make, tmp_path):
 
 
 @pytest.mark.parametrize("window, reason", [
-    ((3, 3), r"AvgPool2d 'avg' averages a 3x3 window \(k=9\)"),
-    ((12,), r"GlobalAvgPool 'avg' averages a 12 window \(k=12\)"),
+    ((3, 3), r"AvgPool2d 'avg' averages k=9 values \(a 3x3 window\)"),
+    ((12,), r"GlobalAvgPool 'avg' averages k=12 values \(a 12 window\)"),
 ])
 def test_average_over_a_window_not_a_power_of_two_is_refused(window, reason):
     b = GraphBuilder("avg")  # power-of-two scales; 1/k makes the requantization dyadic

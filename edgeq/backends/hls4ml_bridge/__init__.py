@@ -220,7 +220,7 @@ class _Layers:
         if k != 1 << e:
             shape = "x".join(map(str, window))
             raise UnsupportedByHls4ml(
-                f"{where} averages a {shape} window (k={k}): hls4ml divides the window sum by k "
+                f"{where} averages k={k} values (a {shape} window): hls4ml divides the window sum by k "
                 "in fixed point, exact only when k is a power of two (1, 2, 4, 8, ...), while "
                 "the IR multiplies by a dyadic approximation of 1/k")
         result, f_out = self.result(node)
@@ -266,9 +266,8 @@ def layer_list(graph: Graph) -> tuple[list[dict], dict]:
             build.residual_add(node)
         else:
             raise UnsupportedByHls4ml(f"{node.kind} '{node.name}' (it maps Dense, Conv1D/Conv2D, "
-                                      "max/average pooling, global average pooling, Flatten and Add of fixed-point "
-                                      "models)",
-                                      by_bridge=True)
+                                      "max/average pooling, global average pooling, Flatten and "
+                                      "Add of fixed-point models)", by_bridge=True)
     return build.layers, build.precision
 
 
