@@ -33,7 +33,7 @@ from edgeq.ir import load, save  # noqa: E402
 CACHE = Path(os.environ.get("EDGEQ_CACHE", Path.home() / ".cache" / "edgeq")) / "examples"
 DOC = ROOT / "docs" / "EXAMPLES_VERIFIED.md"
 QAT_MLP = ("int8", "int4", "e4m3")
-QAT_CNN = ("int8",)
+QAT_CNN = ("int8", "int4")
 TARGETS = ("rtl", "hls", "mcu", "hls4ml")
 
 
@@ -196,9 +196,10 @@ def write_doc(rows: list[dict], samples: int, done: bool):
         "(the others folded to its interval); simulated by cocotb + Verilator with random "
         "valid gaps and ready stalls. MCU: host gcc build and Cortex-M4 under QEMU (both "
         "counted in the outputs). `refused` is a backend declining a model outside its "
-        "documented reach (hls4ml: only power-of-two fixed point; RTL/HLS: no TFLite double "
-        "rounding); `refused (bridge)` is an op edgeq's hls4ml bridge does not map (it "
-        "maps Dense, Conv1D/Conv2D, max pooling, Flatten and Add).\n\n"
+        "documented reach (hls4ml: only power-of-two fixed point, averages over power-of-two "
+        "windows; RTL/HLS: no TFLite double rounding); `refused (bridge)` is an op edgeq's "
+        "hls4ml bridge does not map (it maps Dense, Conv1D/Conv2D, max and average pooling, "
+        "global average pooling, Flatten and Add).\n\n"
         f"{'Result: ' + verdict if done else 'Partial run (interrupted).'}\n\n{table(rows)}\n")
 
 
@@ -215,6 +216,13 @@ def read_rows(path: Path) -> list[dict]:
     return rows
 
 
+def in_table_order(rows: list[dict]) -> list[dict]:
+    """Model by model (in order of first appearance), each model's targets in TARGETS order
+    (stable: variants keep their order)."""
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    return sorted(rows, key=lambda r: (models.index(r["model"]), TARGETS.index(r["target"])))
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--samples", type=int, default=200, help="test inputs per run")
@@ -224,16 +232,18 @@ def main(argv=None) -> int:
     p.add_argument("--qat-epochs", type=int, default=10, help="QAT fine-tuning epochs")
     p.add_argument("--out", help="folder for the generated projects (default: a temp dir)")
     p.add_argument("--no-doc", action="store_true", help=f"do not write {DOC.name}")
-    p.add_argument("--merge", help="a table printed by an earlier run: its rows of the models "
-                   "not run now are kept (in their order, before the new ones)")
+    p.add_argument("--merge", help="a table printed by an earlier run: its rows of the (model, "
+                   "target) pairs not run now are kept, the new rows take their table places")
     args = p.parse_args(argv)
     models = example_models(args.samples, args.float_epochs, args.qat_epochs)
     if args.models:
         models = {k: v for k, v in models.items() if any(s in k for s in args.models)}
     root = Path(args.out or tempfile.mkdtemp(prefix="edgeq-examples-"))
-    rows = []
+    kept = []
     if args.merge:
-        rows = [r for r in read_rows(args.merge) if r["model"] not in models]
+        kept = [r for r in read_rows(args.merge)
+                if r["model"] not in models or r["target"] not in args.targets]
+    rows = []
     for model, (graph, inputs) in models.items():
         for target in args.targets:
             folder = root / graph.name / target
@@ -244,7 +254,8 @@ def main(argv=None) -> int:
                 rows.append(row)
                 print(table([row]).splitlines()[-1], flush=True)
                 if not args.no_doc:
-                    write_doc(rows, args.samples, done=False)
+                    write_doc(in_table_order(kept + rows), args.samples, done=False)
+    rows = in_table_order(kept + rows)
     print(table(rows))
     failed = [r for r in rows if not r["ok"]]
     if not args.no_doc:

@@ -7,10 +7,11 @@ layer the weights, bias, accumulator (the IR's exact ``acc_bits``) and result, w
 saturation modes are the IR's requantization modes. With power-of-two scales, an IR tensor of
 integers ``q`` and scale ``2**-f`` is exactly ``ap_fixed<bits, bits - f>``, the accumulator is
 exact, and hls4ml's cast of the accumulator to the result type is the IR's requantization.
-Mapped ops: Dense, Conv1D/Conv2D, max pooling, Flatten and the residual Add. Anything hls4ml
-cannot represent that way (minifloat, dyadic multipliers, TFLite double rounding, per-channel
-scales) or the bridge does not map (grouped convolutions, average pooling) is refused with a
-message that names it and points to ``--target hls``.
+Mapped ops: Dense, Conv1D/Conv2D, max and average pooling, global average pooling, Flatten and
+the residual Add. Anything hls4ml cannot represent that way (minifloat, dyadic multipliers, TFLite
+double rounding, per-channel scales, averages over a window that is not a power of two) or the
+bridge does not map (grouped convolutions) is refused with a message that names it and points to
+``--target hls``.
 
 Options: ``io_type`` (io_parallel | io_stream, default io_parallel), ``reuse_factor``
 (default 1), ``part`` and ``clock`` (ns) for hls4ml's build script.
@@ -26,7 +27,18 @@ import numpy as np
 
 from ... import golden
 from ...golden.interpreter import check_input
-from ...ir.graph import Add, Conv, Dense, Flatten, Graph, Input, Pool, Reshape, TensorType
+from ...ir.graph import (
+    Add,
+    Conv,
+    Dense,
+    Flatten,
+    GlobalAvgPool,
+    Graph,
+    Input,
+    Pool,
+    Reshape,
+    TensorType,
+)
 from ...numerics import AP_NAMES, IntType, signed_width
 from .. import compare_outputs, read_manifest, write_manifest
 
@@ -168,20 +180,56 @@ class _Layers:
                 "stride_height": stride[0], "stride_width": stride[1], "pad_top": padding[0],
                 "pad_bottom": padding[0], "pad_left": padding[1], "pad_right": padding[1]}
 
-    def max_pool(self, node: Pool):
+    def pool(self, node: Pool):
         tin = self.graph.input_types(node)[0]
+        kind = "Max" if node.mode == "max" else "Average"
         if len(node.kernel) == 1:
-            entry = {"class_name": "MaxPooling1D", "data_format": "channels_last",
+            entry = {"class_name": f"{kind}Pooling1D", "data_format": "channels_last",
                      "n_in": tin.shape[0], "n_out": node.out.shape[0], "n_filt": tin.channels,
                      "pool_width": node.kernel[0], "stride_width": node.stride[0],
                      "pad_left": 0, "pad_right": 0}
         else:
-            entry = {"class_name": "MaxPooling2D", "n_filt": tin.channels,
+            entry = {"class_name": f"{kind}Pooling2D", "n_filt": tin.channels,
                      **self._window(node, tin, node.kernel, node.stride, (0, 0))}
             entry["pool_height"] = entry.pop("filt_height")
             entry["pool_width"] = entry.pop("filt_width")
-        self.types[node.name] = self.types[node.inputs[0]]  # exact: same type and scale
-        self.add(node, entry, {"result": self.types[node.name][0]})
+        if node.mode == "max":
+            self.types[node.name] = self.types[node.inputs[0]]  # exact: same type and scale
+            self.add(node, entry, {"result": self.types[node.name][0]})
+        else:
+            self.average(node, entry, node.kernel)
+
+    def global_avg_pool(self, node: GlobalAvgPool):
+        tin = self.graph.input_types(node)[0]
+        if len(tin.shape) == 2:
+            entry = {"class_name": "GlobalAveragePooling1D", "n_in": tin.shape[0]}
+        else:
+            entry = {"class_name": "GlobalAveragePooling2D", "in_height": tin.shape[0],
+                     "in_width": tin.shape[1]}
+        entry.update(data_format="channels_last", n_filt=tin.channels)
+        self.average(node, entry, tin.shape[:-1])
+
+    def average(self, node, entry: dict, window: tuple[int, ...]):
+        """hls4ml (nnet_pooling.h) sums the window in accum_t, divides the sum by the count
+        k with an integer division of accum_t's raw bits (truncating), then casts to result_t.
+        With ``log2(k)`` more fraction bits than the input, the raw sum is a multiple of k: the
+        quotient is the exact mean and the cast is the IR's one rounding of ``sum / 2**c``."""
+        where = f"{node.kind} '{node.name}'"
+        k = math.prod(window)
+        e = k.bit_length() - 1
+        if k != 1 << e:
+            shape = "x".join(map(str, window))
+            raise UnsupportedByHls4ml(
+                f"{where} averages k={k} values (a {shape} window): hls4ml divides the window sum by k "
+                "in fixed point, exact only when k is a power of two (1, 2, 4, 8, ...), while "
+                "the IR multiplies by a dyadic approximation of 1/k")
+        result, f_out = self.result(node)
+        f_acc = self.types[node.inputs[0]][1] + e
+        if np.any(node.requant.shift != f_acc - f_out):
+            raise UnsupportedByHls4ml(f"{where} shifts by {node.requant.shift.tolist()}, not "
+                                      f"the {f_acc - f_out} its scales and k={k} give")
+        self.types[node.name] = (result, f_out)
+        self.add(node, entry, {"accum": fixed(node.acc_bits + e, True, f_acc), "result": result})
 
     def flatten(self, node):
         self.types[node.name] = self.types[node.inputs[0]]
@@ -208,16 +256,18 @@ def layer_list(graph: Graph) -> tuple[list[dict], dict]:
             build.input(node)
         elif isinstance(node, (Dense, Conv)):
             build.matrix(node)
-        elif isinstance(node, Pool) and node.mode == "max":
-            build.max_pool(node)
+        elif isinstance(node, Pool):
+            build.pool(node)
+        elif isinstance(node, GlobalAvgPool):
+            build.global_avg_pool(node)
         elif isinstance(node, (Flatten, Reshape)) and len(node.out.shape) == 1:
             build.flatten(node)
         elif isinstance(node, Add):
             build.residual_add(node)
         else:
             raise UnsupportedByHls4ml(f"{node.kind} '{node.name}' (it maps Dense, Conv1D/Conv2D, "
-                                      "max pooling, Flatten and Add of fixed-point models)",
-                                      by_bridge=True)
+                                      "max/average pooling, global average pooling, Flatten and "
+                                      "Add of fixed-point models)", by_bridge=True)
     return build.layers, build.precision
 
 
