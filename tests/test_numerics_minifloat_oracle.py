@@ -242,3 +242,10 @@ def test_round_to_grid_int64_and_object(fmt):
     wshift = rng.integers(-4, 150, size=wide.size)
     expected = [_exact_round_to_grid(int(x), int(s), fmt) for x, s in zip(wide, wshift)]
     assert list(round_to_grid(wide, wshift, fmt)) == expected
+
+
+def test_formats_whose_grid_leaves_int64_are_refused():
+    """fp<6,M> spans 63+-bit grid integers: refused up front, not failing in the golden."""
+    assert MinifloatType(5, 10).max_int.bit_length() <= 62
+    with pytest.raises(ValueError, match=r"1<=E<=5 .* got E=6 M=2 .*int64"):
+        MinifloatType(6, 2)

@@ -61,9 +61,12 @@ class MinifloatType:
     def __post_init__(self):
         if self.bias is None:
             object.__setattr__(self, "bias", (1 << (self.exponent_bits - 1)) - 1)
-        if not 1 <= self.exponent_bits <= 8 or not 0 <= self.mantissa_bits <= 10:
-            raise ValueError(f"minifloat needs 1<=E<=8 and 0<=M<=10, got E={self.exponent_bits} "
-                             f"M={self.mantissa_bits}")
+        # values are held as integers on the format's grid: with E = 6 the grid spans 63+
+        # bits and would not fit int64
+        if not 1 <= self.exponent_bits <= 5 or not 0 <= self.mantissa_bits <= 10:
+            raise ValueError(f"minifloat needs 1<=E<=5 and 0<=M<=10, got E={self.exponent_bits} "
+                             f"M={self.mantissa_bits} (edgeq holds minifloat values as int64 "
+                             "integers on the format's grid; 6 exponent bits need 63 bits)")
         if self.special not in SPECIALS:
             raise ValueError(f"minifloat special must be one of {SPECIALS}, got {self.special!r}")
         if self.special == "ieee" and self.exponent_bits < 2:
