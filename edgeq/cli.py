@@ -191,7 +191,8 @@ def cmd_verify(args):
     from .flows.junit import write_junit
 
     inputs = np.load(args.input, allow_pickle=False) if args.input else None
-    result = verify(args.folder, samples=args.samples, inputs=inputs, seed=args.seed)
+    result = verify(args.folder, samples=args.samples, inputs=inputs, seed=args.seed,
+                    **_parse_options(args.option))
     for key, value in result.figures.items():
         console.print(f"{key}: {value}")
     console.print(result.summary())
@@ -360,6 +361,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--input", help=".npy of input integers (default: random)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--junit", help="JUnit XML path (default: FOLDER/verify.xml)")
+    s.add_argument("--option", action="append", metavar="KEY=VALUE",
+                   help="verification option (repeatable): rtl valid_probability, "
+                        "ready_probability; mcu require_qemu, timeout")
     s.set_defaults(func=cmd_verify)
 
     q = sub.add_parser("quantize", help="quantize a float PyTorch model to an .edgeq model")

@@ -199,3 +199,14 @@ def test_demo_trains_imports_builds_and_verifies(run_cli, tmp_path):
     for target in ("hls", "mcu"):
         line = re.search(rf"{target}: bit-exact: (\d+)/(\d+) outputs on 450 test images", text)
         assert line and line[1] == line[2] and int(line[2]) >= 4500, text
+
+
+def test_verify_passes_options_to_the_backend_and_refuses_unknown_ones(run_cli, models, tmp_path):
+    out = tmp_path / "rtl"
+    assert run_cli("build", models["mlp"], "--target", "rtl", "-o", out)[0] == 0
+    code, text = run_cli("verify", out, "--option", "wobble=1")
+    assert code == 2
+    assert "unknown rtl verify option(s) wobble; allowed: valid_probability" in text
+    code, text = run_cli("verify", out, "--samples", "3", "--option", "valid_probability=1",
+                         "--option", "ready-probability=1")
+    assert code == 0 and "bit-exact: 15/15 outputs" in text

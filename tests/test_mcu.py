@@ -218,3 +218,12 @@ def test_arena_plan_separates_buffers_alive_together():
 def test_unsupported_forms_are_refused_naming_the_layer(tmp_path):
     with pytest.raises(IRError, match=r"Input 'input'.*e5m2.*below 2\^31"):
         build(zoo.minifloat_mlp(fmt="e5m2"), "mcu", tmp_path / "e5m2")
+
+
+def test_verify_options_from_the_command_line_are_checked(tmp_path):
+    from edgeq.backends.mcu.verify import verify as mcu_verify
+
+    with pytest.raises(ValueError, match="require_qemu must be true or false, got 'maybe'"):
+        mcu_verify(tmp_path, require_qemu="maybe")
+    with pytest.raises(ValueError, match="unknown mcu verify option.*allowed: require_qemu"):
+        mcu_verify(tmp_path, qemu="1")

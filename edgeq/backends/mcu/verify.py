@@ -64,10 +64,22 @@ def _run_qemu(out: Path, graph, samples: int, size: int, timeout: float):
     return y, figures
 
 
+def _flag(name: str, value) -> bool:
+    """A boolean option, also from the command line's strings."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text not in ("true", "false", "1", "0", "yes", "no"):
+        raise ValueError(f"mcu verify option {name} must be true or false, got {value!r}")
+    return text in ("true", "1", "yes")
+
+
 def verify(out_dir, samples: int = 100, inputs=None, seed: int = 0, require_qemu: bool = False,
            timeout: float = 900, **options) -> VerifyResult:
     if options:
-        raise ValueError(f"unknown mcu verify option(s) {', '.join(sorted(options))}")
+        raise ValueError(f"unknown mcu verify option(s) {', '.join(sorted(options))}; "
+                         "allowed: require_qemu, timeout")
+    require_qemu, timeout = _flag("require_qemu", require_qemu), float(timeout)
     out = Path(out_dir).resolve()
     manifest, graph = read_manifest(out)
     x = golden.random_inputs(graph, samples, seed) if inputs is None else np.asarray(inputs)

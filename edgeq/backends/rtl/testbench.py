@@ -151,7 +151,14 @@ def _locate_layer(out_dir, manifest, graph, x, seed, sample: int):
     return manifest.get("output_layer")
 
 
+VERIFY_OPTIONS = ("valid_probability", "ready_probability")
+
+
 def verify_design(out_dir: Path, samples: int, inputs, seed: int, **options):
+    unknown = sorted(set(options) - set(VERIFY_OPTIONS))
+    if unknown:
+        raise ValueError(f"unknown rtl verify option(s) {', '.join(unknown)}; allowed: "
+                         f"{', '.join(VERIFY_OPTIONS)}")
     manifest, graph = read_manifest(out_dir)
     x = golden.random_inputs(graph, samples, seed) if inputs is None else np.asarray(inputs)
     if x.shape == graph.input.out.shape:
