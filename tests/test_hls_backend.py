@@ -72,24 +72,41 @@ def test_build_is_byte_for_byte_deterministic(tmp_path):
 def test_fold_file_and_errors(tmp_path):
     graph = MODELS["mlp_int8_dyadic"]
     spec = tmp_path / "fold.yaml"
-    spec.write_text("fc0: {PE: 8, SIMD: 4}\nfc2: {pe: 32, simd: 1}\n")
+    spec.write_text("fc0: {PE: 8, SIMD: 4}\nfc2: {pe: 32}\n")
     folds = folding.resolve(graph, str(spec))
     assert (folds["fc0"].pe, folds["fc0"].simd, folds["fc0"].steps) == (8, 4, 32)
-    assert (folds["fc1"].pe, folds["fc1"].simd) == (32, 64)  # unnamed layers stay parallel
+    assert (folds["fc2"].pe, folds["fc2"].simd) == (32, 1)  # a key left out is 1
+    # layers left out: fewest multipliers within the slowest listed layer's 32 steps
+    assert (folds["fc1"].pe, folds["fc1"].simd, folds["fc1"].cycles) == (1, 64, 32)
+    assert (folds["fc3"].pe, folds["fc3"].simd) == (5, 1)
     out = build(graph, "hls", tmp_path / "prj", fold=str(spec))
     params = (out / "firmware" / "parameters.h").read_text()
     assert "static const int PE = 8;\n  static const int SIMD = 4;" in params
     spec.write_text("fc0: {PE: 7}\n")
-    with pytest.raises(ValueError, match=r"Dense 'fc0': PE=7 must divide its 64 output channels; "
-                                         r"valid values: 1, 2, 4, 8, 16, 32, 64"):
+    with pytest.raises(ValueError, match=r"Dense 'fc0': PE=7 must divide 64 output channels; "
+                                         r"valid PE values: \[1, 2, 4, 8, 16, 32, 64\]"):
         folding.resolve(graph, str(spec))
     spec.write_text("nope: {PE: 1}\n")
-    with pytest.raises(ValueError, match="not in model"):
+    with pytest.raises(ValueError, match="'nope', which is not a foldable layer"):
         folding.resolve(graph, str(spec))
     auto = folding.resolve(graph, "auto")
-    assert all(f.pe * f.simd <= folding.AUTO_MULTIPLIERS for f in auto.values())
-    assert max(f.cycles for f in auto.values()) == 8  # fc1: 32x64 MACs over 256 multipliers
-    assert auto["fc0"].pe * auto["fc0"].simd == 128  # no faster than the slowest layer
+    assert sum(f.pe * f.simd for f in auto.values()) <= 4096  # 4,256 fully parallel
+    assert max(f.cycles for f in auto.values()) == 2
+
+
+@pytest.mark.parametrize("spec", ["auto", None, "file"])
+def test_folding_means_the_same_as_for_the_rtl_generator(spec, tmp_path):
+    """A fold file or auto gives an MLP the same PE/SIMD in the HLS and the RTL backend."""
+    from edgeq.backends.rtl.folding import resolve_folding
+
+    graph = MODELS["mlp_int8_dyadic"]
+    if spec == "file":
+        spec = tmp_path / "fold.json"
+        spec.write_text('{"layers": {"fc1": {"SIMD": 16, "PE": 4}}}')
+        spec = str(spec)
+    hls = {n: (f.pe, f.simd) for n, f in folding.resolve(graph, spec).items()}
+    rtl = {n: (f.pe, f.simd) for n, f in resolve_folding(graph, spec).items()}
+    assert hls == rtl and len(hls) == 4
 
 
 def test_option_errors(tmp_path):

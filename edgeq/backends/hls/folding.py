@@ -2,17 +2,16 @@
 
 A Dense or Conv layer has ``MH`` output channels and a fan-in of ``MW`` (``C_in`` for Dense,
 ``prod(kernel) * C_in / groups`` for Conv); it takes ``(MH/PE) * (MW/SIMD)`` steps per output
-vector (DESIGN.md). The folding is given as a mapping ``{layer: {"PE": p, "SIMD": s}}`` (a
-YAML or JSON file), ``"auto"``, or nothing (every layer fully parallel).
+vector (DESIGN.md). A fold file, ``auto`` or nothing means what it means to the RTL generator
+(``edgeq.backends.folding``).
 """
 
 from dataclasses import dataclass
 from math import prod
 
 from ...ir.graph import Conv, Dense, Graph, Node
-from ..fold_file import FoldingError, fold_entry, read_fold_file
-
-AUTO_MULTIPLIERS = 256  # "auto": at most this many multipliers per layer
+from .. import folding
+from ..folding import FoldShape
 
 
 @dataclass(frozen=True)
@@ -46,65 +45,12 @@ def dimensions(node: Node) -> tuple[int, int, int]:
     return mh, mw, windows
 
 
-def divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
-
-
-def _checked(node: Node, entry, mh: int, mw: int, windows: int) -> Fold:
-    pe, simd = fold_entry(node.name, entry)
-    pe, simd = pe or mh, simd or mw  # what an entry leaves out stays parallel
-    for what, value, total, dim in (("PE", pe, mh, "output channels"),
-                                    ("SIMD", simd, mw, "fan-in")):
-        if value < 1 or total % value:
-            raise FoldingError(f"{node.kind} '{node.name}': {what}={value!r} must divide its "
-                               f"{total} {dim}; valid values: "
-                               f"{', '.join(map(str, divisors(total)))}")
-    return Fold(pe, simd, mh, mw, windows)
-
-
-def _auto(mh: int, mw: int, windows: int, budget: int) -> Fold:
-    """Fewest steps with at most ``budget`` multipliers; ties prefer wide SIMD."""
-    best = None
-    for pe in divisors(mh):
-        for simd in divisors(mw):
-            if pe * simd <= budget:
-                key = ((mh // pe) * (mw // simd), -simd)
-                if best is None or key < best[0]:
-                    best = (key, pe, simd)
-    return Fold(best[1], best[2], mh, mw, windows)
-
-
-def _slowest_first(folds: dict[str, Fold]) -> dict[str, Fold]:
-    """Give layers faster than the slowest one fewer multipliers, down to its interval: in a
-    dataflow pipeline the slowest layer sets the throughput anyway."""
-    interval = max(f.cycles for f in folds.values())
-    out = {}
-    for name, f in folds.items():
-        options = [(pe * simd, -simd, pe, simd)
-                   for pe in divisors(f.mh) for simd in divisors(f.mw)
-                   if (f.mh // pe) * (f.mw // simd) * f.windows <= interval
-                   and pe * simd <= f.pe * f.simd]
-        _, _, pe, simd = min(options)
-        out[name] = Fold(pe, simd, f.mh, f.mw, f.windows)
-    return out
-
-
-def resolve(graph: Graph, spec=None, budget: int = AUTO_MULTIPLIERS) -> dict[str, Fold]:
-    """The folding of every Dense and Conv layer of ``graph``."""
-    compute = [n for n in graph if isinstance(n, (Dense, Conv))]
-    dims = {n.name: dimensions(n) for n in compute}
-    if spec is None or spec == "":
-        return {n.name: Fold(*dims[n.name][:2], *dims[n.name]) for n in compute}
-    if isinstance(spec, str) and spec.lower() == "auto":
-        folds = {n.name: _auto(*dims[n.name], budget) for n in compute}
-        return _slowest_first(folds) if folds else folds
-    entries = spec if isinstance(spec, dict) else read_fold_file(spec)
-    names = {n.name for n in graph}
-    for name in entries:
-        if name not in names:
-            raise ValueError(f"folding names layer {name!r}, which is not in model "
-                             f"'{graph.name}'; its Dense/Conv layers are "
-                             f"{', '.join(n.name for n in compute)}")
-        if name not in dims:
-            raise ValueError(f"folding names layer {name!r}: only Dense and Conv layers fold")
-    return {n.name: _checked(n, entries.get(n.name, {}), *dims[n.name]) for n in compute}
+def resolve(graph: Graph, spec=None, interval: int | None = None,
+            max_multipliers: int = folding.MAX_MULTIPLIERS) -> dict[str, Fold]:
+    """The folding of every Dense and Conv layer of ``graph``, read as the RTL generator
+    reads it (``edgeq.backends.folding``) with this backend's cycle model: steps times
+    output vectors."""
+    dims = {n.name: dimensions(n) for n in graph if isinstance(n, (Dense, Conv))}
+    shapes = {name: (graph[name], FoldShape(*d)) for name, d in dims.items()}
+    folds = folding.resolve(graph.name, shapes, spec, interval, max_multipliers)
+    return {name: Fold(f.pe, f.simd, *dims[name]) for name, f in folds.items()}
