@@ -30,7 +30,8 @@ from edgeq.backends.hls4ml_bridge import compile_model, convert, predict_integer
 
 def run_edgeq(graph, x, folder: Path, style: str) -> dict:
     start = time.perf_counter()
-    out = build(graph, "hls", folder, style=style)
+    # fully parallel, as hls4ml with reuse factor 1
+    out = build(graph, "hls", folder, style=style, max_multipliers=1 << 20)
     generated = time.perf_counter()
     result = verify(out, inputs=x)
     total = time.perf_counter() - start

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from edgeq import zoo
-from edgeq.backends import build, verify
+from edgeq.backends import build, read_manifest, verify
 from edgeq.backends.hls import folding
 from edgeq.cli import main
 from edgeq.ir import save
@@ -120,3 +120,15 @@ def test_option_errors(tmp_path):
     out = build(graph, "hls", tmp_path / "d")
     with pytest.raises(FileExistsError):
         build(graph, "hls", out)
+
+
+def test_interval_and_multiplier_budget_options(tmp_path):
+    graph = MODELS["mlp_int8_dyadic"]
+    out = build(graph, "hls", tmp_path / "a", interval=64)
+    folds = read_manifest(out)[0]["folding"]
+    assert max(f["steps_per_sample"] for f in folds.values()) == 64
+    out = build(graph, "hls", tmp_path / "b", max_multipliers=str(1 << 20))
+    folds = read_manifest(out)[0]["folding"]
+    assert all(f["steps_per_sample"] == 1 for f in folds.values())  # fully parallel
+    with pytest.raises(ValueError, match="hls option interval='fast' must be an integer"):
+        build(graph, "hls", tmp_path / "c", interval="fast")

@@ -4,8 +4,9 @@
 writes the project (see project.py); ``edgeq verify OUT`` compiles its testbench with g++,
 runs it on golden vectors and compares every output integer.
 
-Options: ``style`` (stream | parallel, default stream), ``fold`` (a YAML/JSON file or auto;
-default fully parallel), ``part`` and ``clock`` (ns) for build_prj.tcl, ``top`` (the top
+Options: ``style`` (stream | parallel, default stream), ``fold`` (a YAML/JSON file or auto,
+the default), ``interval`` (cycles per sample to fold to) and ``max_multipliers`` (the auto
+budget, default 4096) as for the RTL generator, ``part`` and ``clock`` (ns) for build_prj.tcl, ``top`` (the top
 function's name), ``samples`` and ``seed`` of the golden vectors written to tb_data/.
 """
 
@@ -24,8 +25,8 @@ from .top import STYLES
 from .trace import first_layer_in_csim
 
 TARGET = "hls"
-DEFAULTS = {"style": "stream", "fold": None, "part": "xc7z020clg400-1", "clock": "10",
-            "top": None, "samples": "100", "seed": "0"}
+DEFAULTS = {"style": "stream", "fold": None, "interval": None, "max_multipliers": "4096",
+            "part": "xc7z020clg400-1", "clock": "10", "top": None, "samples": "100", "seed": "0"}
 
 
 def _options(options: dict) -> dict:
@@ -36,7 +37,9 @@ def _options(options: dict) -> dict:
     opts = {**DEFAULTS, **{k: v for k, v in options.items() if v is not None}}
     if opts["style"] not in STYLES:
         raise ValueError(f"hls option style={opts['style']!r}: choose one of {', '.join(STYLES)}")
-    for key in ("samples", "seed"):
+    for key in ("samples", "seed", "interval", "max_multipliers"):
+        if opts[key] is None:
+            continue
         try:
             opts[key] = int(opts[key])
         except ValueError:
@@ -65,7 +68,7 @@ def build(graph, out: Path, options: dict) -> None:
     top = opts["top"] or f"{identifier(graph.name)}_top"
     if identifier(top) != top:
         raise ValueError(f"hls option top={top!r} is not a C++ identifier (e.g. {identifier(top)})")
-    folds = resolve(graph, opts["fold"])
+    folds = resolve(graph, opts["fold"], opts["interval"], opts["max_multipliers"])
     write_project(out, graph, opts["style"], folds, top, opts["part"], opts["clock"],
                   opts["samples"], opts["seed"])
     write_manifest(out, graph, TARGET, style=opts["style"], top=top, part=opts["part"],
