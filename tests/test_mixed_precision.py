@@ -198,6 +198,26 @@ def test_measured_answers_over_the_limit_are_cut_off():
         mixed.solve(sens, [MeasuredMemory(limit)], act_choices=(8,), max_rounds=1)
 
 
+@dataclass
+class NarrowCosts:
+    """A cost that falls with the weight width (as LUTs do when products move into DSPs)."""
+
+    limit: float
+    name: str = "narrow costs"
+
+    def layer_cost(self, layer, weight_bits, act_bits):
+        return layer.params * (8 - weight_bits)
+
+
+def test_budgets_that_conflict_are_named_as_such():
+    sens = _synthetic(2)  # 100 weights: memory <= 300 needs <= 3 bits on average, the other
+    with pytest.raises(mixed.InfeasibleBudget, match=(  # >= 4 bits
+            r"weight memory \(bits\) <= 300 \(any assignment costs at least 200\), narrow "
+            r"costs <= 400 \(any assignment costs at least 0\); each limit alone can be met, "
+            r"not all at once")):
+        mixed.solve(sens, [mixed.WeightMemory(300), NarrowCosts(400)])
+
+
 def test_an_assignment_goes_through_ptq_into_the_ir():
     torch.manual_seed(0)
     model, x = Tiny().eval(), torch.randn(64, 3)

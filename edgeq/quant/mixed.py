@@ -298,6 +298,8 @@ def _infeasible_message(sens, budgets, measured, weight_choices, act_choices) ->
         parts.append(f"{b.name} <= {b.limit:.4g} (any assignment costs at least {floor}"
                      f"{verdict})")
     text = "no bit assignment fits the budgets: " + ", ".join(parts)
+    if len(budgets) > 1 and not any(p.endswith("impossible)") for p in parts):
+        text += "; each limit alone can be met, not all at once"
     if measured:
         text += "; measured answers over their limits were cut off: " + _measured_text(
             budgets, measured)
