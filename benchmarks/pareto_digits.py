@@ -164,6 +164,7 @@ def hardware(graph, interval: int) -> dict:
     ref = estimate_design(design, REFERENCE_DEVICE)
     return {"LUT": soft.totals["LUT"], "FF": soft.totals["FF"], "BRAM": soft.totals["BRAM"],
             "interval": soft.interval, "xc7_LUT": ref.totals["LUT"], "xc7_DSP": ref.totals["DSP"],
+            "xc7_BRAM": ref.totals["BRAM"],
             "multipliers": sum(f.pe * f.simd for f in design.folds.values())}
 
 
@@ -214,30 +215,45 @@ def kind(fmt: str) -> str:
 
 def table(points: list[dict], fronts: dict) -> str:
     head = ("| model | format | bits | test accuracy (IR golden) | bit-exact vs Brevitas | "
-            f"LUT4 est. ({DEVICE}, no DSP) | LUT4 Yosys | FF est. | EBR est. | "
-            f"{REFERENCE_DEVICE} LUT / DSP est. | Pareto |\n"
-            "|---|---|---|---|---|---|---|---|---|---|---|\n")
+            f"{DEVICE}, no DSP: LUT4 / FF / EBR est. | LUT4 / EBR Yosys | "
+            f"{REFERENCE_DEVICE} LUT / DSP / BRAM est. | Pareto front: est. / Yosys |\n"
+            "|---|---|---|---|---|---|---|---|---|\n")
     rows, notes = [], []
     for p in points:
         arch = p["arch"].upper()
         if "error" in p:
             reason = p["error"].split("': ")[-1].split(". Supported")[0]
             rows.append(f"| {arch} | {p['format']} | {bits_of(p['format'])} | import refused: "
-                        f"{reason} | | | | | | | |")
+                        f"{reason} | | | | | |")
             continue
         synth = (p.get("synth") or {}).get(synth_key(p["interval"]))
-        measured = f"{synth['LUT']:,}" if synth else ""
+        measured = f"{synth['LUT']:,} / {synth['BRAM']}" if synth else ""
         exact = f"{p['identical']}/{p['total']}"
         if "differences" in p:
             notes.append(f"{arch} {p['format']}: {difference_note(p['differences'])}")
             exact += f" ({len(notes)})"
         rows.append(
             f"| {arch} | {p['format']} | {bits_of(p['format'])} | {100 * p['accuracy']:.2f}% | "
-            f"{exact} | {p['LUT']:,} | {measured} | {p['FF']:,} | "
-            f"{p['BRAM']} | {p['xc7_LUT']:,} / {p['xc7_DSP']} | "
-            f"{'yes' if any(p is q for q in fronts[p['arch']]) else ''} |")
+            f"{exact} | {p['LUT']:,} / {p['FF']:,} / {p['BRAM']} | {measured} | "
+            f"{p['xc7_LUT']:,} / {p['xc7_DSP']} / {p['xc7_BRAM']} | "
+            f"{on_front(p, fronts[p['arch']])} |")
     return head + "\n".join(rows) + "\n" + "".join(
         f"\n({i}) {note}" for i, note in enumerate(notes, 1)) + ("\n" if notes else "")
+
+
+def measured_front(points: list[dict]) -> list[dict]:
+    """The Pareto front on Yosys' LUTs, when every point has been synthesized."""
+    luts = [(p.get("synth") or {}).get(synth_key(p["interval"])) for p in points]
+    if not points or not all(luts):
+        return []
+    return pareto_front([{**p, "LUT": m["LUT"], "point": p} for p, m in zip(points, luts)])
+
+
+def on_front(p: dict, front: dict) -> str:
+    est = "yes" if any(p is q for q in front["estimate"]) else "no"
+    if not front["yosys"]:
+        return est
+    return f"{est} / {'yes' if any(p is q['point'] for q in front['yosys']) else 'no'}"
 
 
 def difference_note(d: dict) -> str:
@@ -265,7 +281,7 @@ def plot(points: list[dict], fronts: dict, png: Path) -> None:
     style = {"integer": ("o", "C0"), "minifloat": ("^", "C1")}
     for ax, arch in zip(axes[0], archs):
         pts = [p for p in points if p["arch"] == arch and "error" not in p]
-        front = fronts[arch]
+        front = fronts[arch]["estimate"]
         ax.step([p["LUT"] for p in front], [100 * p["accuracy"] for p in front], "k--",
                 where="post", lw=1, alpha=0.6, label="Pareto front")
         for k, (marker, color) in style.items():
@@ -274,9 +290,10 @@ def plot(points: list[dict], fronts: dict, png: Path) -> None:
                        marker=marker, color=color, label=k, zorder=3,
                        edgecolors=["k" if any(p is q for q in front) else color for p in sel])
         for p in pts:
+            up = kind(p["format"]) == "integer"
             ax.annotate(p["format"], (p["LUT"], 100 * p["accuracy"]), fontsize=7,
-                        xytext=(4, -9 if kind(p["format"]) == "minifloat" else 4),
-                        textcoords="offset points")
+                        xytext=(3, 5) if up else (3, -6), textcoords="offset points",
+                        rotation=40 if up else -40, va="bottom" if up else "top")
         measured = [p for p in pts if (p.get("synth") or {}).get(synth_key(p["interval"]))]
         for i, p in enumerate(measured):
             lut = p["synth"][synth_key(p["interval"])]["LUT"]
@@ -311,18 +328,25 @@ def replace_section(path: Path, tag: str, text: str) -> None:
     path.write_text(doc)
 
 
-def section(points: list[dict], fronts: dict, seconds: float) -> str:
+def synth_seconds(points: list[dict]) -> float:
+    return sum(m["seconds"] for p in points
+               if (m := (p.get("synth") or {}).get(synth_key(p["interval"]))))
+
+
+def section(points: list[dict], fronts: dict) -> str:
     fronts_text = "\n".join(
-        f"- {arch.upper()}: " + ", ".join(f"{p['format']} ({p['LUT']:,} LUT4, "
-                                          f"{100 * p['accuracy']:.2f}%)" for p in front)
-        for arch, front in fronts.items())
+        f"- {arch.upper()} ({source}): " + ", ".join(
+            f"{p['format']} ({p['LUT']:,} LUT4, {100 * p['accuracy']:.2f}%)" for p in front)
+        for arch, fr in fronts.items() for source, front in (("estimate", fr["estimate"]),
+                                                              ("Yosys", fr["yosys"])) if front)
     done = [p for p in points if "error" not in p]
     exact = sum(p["identical"] == p["total"] for p in done)
     return (f"`python benchmarks/pareto_digits.py` ({len(done)} trained models, {exact} "
             f"bit-exact against Brevitas on all 4500 test outputs, "
             f"{sum(not unexplained(p) for p in done) - exact} with differences explained "
-            f"below, {sum(unexplained(p) for p in done)} unexplained; this run took "
-            f"{seconds:.0f} s). "
+            f"below, {sum(unexplained(p) for p in done)} unexplained; training, import and "
+            f"checks {sum(p['seconds'] for p in points) / 60:.1f} min on the first run, "
+            f"Yosys {synth_seconds(done) / 60:.1f} min for the synthesized points, both cached). "
             f"Interval {', '.join(f'{a.upper()} {INTERVAL[a]}' for a in fronts)} cycles per "
             f"sample; LUT4/FF/EBR estimated for {DEVICE} with every multiplier in logic, LUT "
             f"and DSP for {REFERENCE_DEVICE} with DSP48 slices.\n\n"
@@ -337,11 +361,10 @@ def main(argv=None) -> int:
     p.add_argument("--synth", nargs="*", default=[], metavar="ARCH:FORMAT",
                    help="synthesize these points with Yosys (cached); 'all' for every one")
     p.add_argument("--png", default=str(DOCS / "pareto_digits.png"))
-    p.add_argument("--no-docs", action="store_true", help="print only; do not write docs/")
+    p.add_argument("--no-docs", action="store_true", help="do not write docs/COST_MODEL.md")
     args = p.parse_args(argv)
     warnings.filterwarnings("ignore", category=FutureWarning)  # Brevitas' tracing noise
     warnings.filterwarnings("ignore", message="fast_hadamard_transform")
-    start = time.perf_counter()
     points = []
     for arch in args.arch:
         print(f"{arch}: {len(args.formats)} formats (cache {cache_dir(arch)})", flush=True)
@@ -362,14 +385,17 @@ def main(argv=None) -> int:
         if "error" not in pt:
             record = json.loads((cache_dir(pt["arch"]) / f"{pt['format']}.json").read_text())
             pt["synth"] = record.get("synth", {})
-    fronts = {arch: pareto_front([pt for pt in points if pt["arch"] == arch and
-                                  "error" not in pt]) for arch in args.arch}
-    text = section(points, fronts, time.perf_counter() - start)
+    fronts = {}
+    for arch in args.arch:
+        done = [pt for pt in points if pt["arch"] == arch and "error" not in pt]
+        fronts[arch] = {"estimate": pareto_front(done), "yosys": measured_front(done)}
+    text = section(points, fronts)
     print(text)
+    plot(points, fronts, Path(args.png))
+    print(f"wrote {args.png}")
     if not args.no_docs:
-        plot(points, fronts, Path(args.png))
         replace_section(DOCS / "COST_MODEL.md", "pareto-digits", text)
-        print(f"wrote {args.png} and docs/COST_MODEL.md")
+        print("wrote docs/COST_MODEL.md")
     bad = [pt for pt in points if "error" not in pt and unexplained(pt)]
     for pt in bad:
         print(f"NOT bit-exact: {pt['arch']} {pt['format']}: {pt['identical']}/{pt['total']} "
