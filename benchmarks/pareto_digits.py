@@ -283,11 +283,11 @@ def plot(points: list[dict], fronts: dict, png: Path) -> None:
         pts = [p for p in points if p["arch"] == arch and "error" not in p]
         front = fronts[arch]["estimate"]
         ax.step([p["LUT"] for p in front], [100 * p["accuracy"] for p in front], "k--",
-                where="post", lw=1, alpha=0.6, label="Pareto front")
+                where="post", lw=1, alpha=0.6, label="Pareto front (estimate)")
         for k, (marker, color) in style.items():
             sel = [p for p in pts if kind(p["format"]) == k]
             ax.scatter([p["LUT"] for p in sel], [100 * p["accuracy"] for p in sel], s=44,
-                       marker=marker, color=color, label=k, zorder=3,
+                       marker=marker, color=color, label=f"{k} (cost model)", zorder=3,
                        edgecolors=["k" if any(p is q for q in front) else color for p in sel])
         for p in pts:
             up = kind(p["format"]) == "integer"
@@ -301,7 +301,7 @@ def plot(points: list[dict], fronts: dict, png: Path) -> None:
             ax.scatter([lut], [100 * p["accuracy"]], marker="x", color="0.2", s=30, zorder=4,
                        label="Yosys (measured)" if i == 0 else None)
         ax.set_xscale("log")
-        ax.set_xlabel(f"LUT4, {DEVICE} cost model, every multiplier in logic "
+        ax.set_xlabel(f"LUT4 on {DEVICE}, every multiplier in logic "
                       f"({INTERVAL[arch]} cycles/sample)")
         ax.set_ylabel("test accuracy (%)")
         name = {"mlp": "MLP 64-64-32-10", "cnn": "CNN conv8-pool-conv16-avgpool-dense"}[arch]
