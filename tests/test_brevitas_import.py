@@ -327,6 +327,16 @@ def test_float_bias_is_refused():
         import_brevitas(net.eval(), MLP_X)
 
 
+def test_nan_weights_are_named():
+    """A diverged QAT run (e5m2 on the digits: NaN weights) is refused as such."""
+    model = converted(mlp(), "e4m3", MLP_X)
+    with torch.no_grad():
+        model.get_submodule(next(n for n, m in model.named_modules()
+                                 if isinstance(m, qnn.QuantLinear))).weight.fill_(float("nan"))
+    with pytest.raises(UnsupportedModelError, match="quantized constant has NaN or infinite"):
+        import_brevitas(model, MLP_X)
+
+
 def test_fuse_batchnorm_keeps_the_function():
     net = residual_cnn()
     fused = fuse_batchnorm(net)

@@ -159,8 +159,63 @@ def test_a_pluggable_budget_is_respected_and_infeasible_budgets_are_named():
     assert mixed.total_cost(budget, sens.layers, got) <= budget.limit
     assert mixed.objective(sens, got) == pytest.approx(_brute_force(sens, [budget]))
     with pytest.raises(mixed.InfeasibleBudget, match=r"weight memory \(bits\) <= 100 \(any "
-                       r"assignment costs at least 200\)"):
+                       r"assignment costs at least 200; impossible\)"):
         mixed.solve(sens, [mixed.WeightMemory(100)])
+
+
+@dataclass
+class MeasuredMemory:
+    """Weight memory whose true total is not additive: any 8-bit layer costs ``extra`` more
+    (a stand-in for logic shared between layers, which a cost model only sees whole)."""
+
+    limit: float
+    extra: float = 400
+    name: str = "measured memory"
+    measured: list = None
+
+    def layer_cost(self, layer, weight_bits, act_bits):
+        return layer.params * weight_bits
+
+    def measure(self, assignment):
+        total = sum(p * assignment.weight_bits[n] for n, p in (("a", 30), ("b", 50), ("c", 20)))
+        total += self.extra * any(b == 8 for b in assignment.weight_bits.values())
+        self.measured = (self.measured or []) + [total]
+        return total
+
+
+def test_measured_answers_over_the_limit_are_cut_off():
+    sens = _synthetic(1)
+    limit = 100 * 8 - 20 * 2  # additive: "c" can drop to 6 bits and the rest stay at 8
+    plain = mixed.solve(sens, [mixed.WeightMemory(limit)], act_choices=(8,))
+    assert 8 in plain.weight_bits.values()  # which the measured total puts over the limit
+    budget = MeasuredMemory(limit)
+    got = mixed.solve(sens, [budget], act_choices=(8,))
+    assert budget.measure(got) <= limit and 8 not in got.weight_bits.values()
+    assert len(budget.measured) >= 3  # at least one answer was measured over and cut off
+    assert budget.measured[0] > limit
+    with pytest.raises(mixed.InfeasibleBudget, match=r"after 1 rounds: measured memory <= 760: "
+                       r"the last answer measured 1160 \(weights \{'a': 8"):
+        mixed.solve(sens, [MeasuredMemory(limit)], act_choices=(8,), max_rounds=1)
+
+
+@dataclass
+class NarrowCosts:
+    """A cost that falls with the weight width (as LUTs do when products move into DSPs)."""
+
+    limit: float
+    name: str = "narrow costs"
+
+    def layer_cost(self, layer, weight_bits, act_bits):
+        return layer.params * (8 - weight_bits)
+
+
+def test_budgets_that_conflict_are_named_as_such():
+    sens = _synthetic(2)  # 100 weights: memory <= 300 needs <= 3 bits on average, the other
+    with pytest.raises(mixed.InfeasibleBudget, match=(  # >= 4 bits
+            r"weight memory \(bits\) <= 300 \(any assignment costs at least 200\), narrow "
+            r"costs <= 400 \(any assignment costs at least 0\); each limit alone can be met, "
+            r"not all at once")):
+        mixed.solve(sens, [mixed.WeightMemory(300), NarrowCosts(400)])
 
 
 def test_an_assignment_goes_through_ptq_into_the_ir():

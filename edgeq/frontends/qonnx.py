@@ -321,6 +321,8 @@ class _Importer:
         execute_node(node, ctx, self.model.graph, self.model.model.opset_import[0].version)
         values = np.asarray(ctx[node.output[0]], np.float32)
         unit = np.broadcast_to(scale, values.shape).astype(np.float64)
+        if not np.all(np.isfinite(values)):  # e.g. a QAT run that diverged
+            _unsupported(node, "quantized constant has NaN or infinite values")
         exact = values.astype(np.float64) / unit
         if not np.all(np.abs(exact) < 2.0 ** 62):
             _unsupported(node, "quantized constant does not fit 62 bits")

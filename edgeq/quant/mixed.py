@@ -9,9 +9,12 @@ more budgets.
 
 A budget is any object with a ``name``, a ``limit`` and ``layer_cost(layer, weight_bits,
 act_bits)``: the cost of one layer with that weight width and that input activation width.
-The program needs the total to be the sum of the layers' costs, which weight memory, BOPs and
-per-layer FPGA resources (LUT/DSP/BRAM from a cost model) all are: a cost model plugs in by
-implementing ``layer_cost``.
+The program needs the total to be the sum of the layers' costs, which weight memory and BOPs
+are. A cost that is only nearly so (FPGA resources: stream converters between layers, output
+widths, weight-dependent logic) adds an optional ``overhead`` (the cost outside the layers) and
+``measure(assignment)`` (the true total of an answer), and the solver iterates until the
+measured answer fits: ``edgeq.cost.budget.fpga_budgets`` gives LUT/DSP/BRAM budgets of a
+device from the cost model.
 """
 
 import json
@@ -195,14 +198,29 @@ class InfeasibleBudget(ValueError):
     """No bit assignment fits the budgets."""
 
 
+def _overhead(budget: Budget) -> float:
+    return getattr(budget, "overhead", 0) or 0
+
+
+def _measure(budget: Budget, assignment: Assignment) -> float | None:
+    measure = getattr(budget, "measure", None)
+    return None if measure is None else measure(assignment)
+
+
 def solve(sens: Sensitivity, budgets: list[Budget], weight_choices=WEIGHT_BITS,
-          act_choices=ACT_BITS) -> Assignment:
+          act_choices=ACT_BITS, max_rounds: int = 20) -> Assignment:
     """The assignment minimizing total sensitivity with every budget's total within its limit.
 
     Variables: ``z[l, w, a]`` = layer ``l`` has ``w``-bit weights and reads ``a``-bit
     activations; ``y[t, a]`` = tensor ``t`` is ``a`` bits. Each layer and tensor takes one
     choice, and a layer's ``a`` equals its input tensor's width (``sum_w z[l, w, a] =
     y[t(l), a]``), which keeps costs such as BOPs (a product of the two widths) linear.
+
+    A budget may have an ``overhead`` (a cost outside the layers: the layers get ``limit -
+    overhead``) and a ``measure(assignment)`` giving the true total of an answer (an FPGA
+    budget estimates the whole design). A measured answer over its limit is cut off: the
+    layers' share is lowered below that answer's by the excess and the program solved again,
+    up to ``max_rounds`` times, so the returned assignment is within every measured limit.
     """
     columns: list[tuple] = []
     for layer in sens.layers:
@@ -233,20 +251,59 @@ def solve(sens: Sensitivity, budgets: list[Budget], weight_choices=WEIGHT_BITS,
                 row(entries, 0, 0)
     for t in sens.tensors:
         row({index[("y", t, a, None)]: 1 for a in act_choices}, 1, 1)
+    first_budget_row = len(rows)
     for budget in budgets:
         row({i: budget.layer_cost(by_layer[c[1]], c[2], c[3])
-             for c, i in index.items() if c[0] == "z"}, -np.inf, budget.limit)
-    res = milp(objective, constraints=LinearConstraint(np.array(rows), lower, upper),
-               integrality=np.ones(n), bounds=Bounds(0, 1))
-    if res.status != 0 or res.x is None:
-        floors = {b.name: _cheapest(sens, b, weight_choices, act_choices) for b in budgets}
-        raise InfeasibleBudget(
-            "no bit assignment fits the budgets: " + ", ".join(
-                f"{b.name} <= {b.limit:.4g} (any assignment costs at least "
-                f"{floors[b.name]:.4g})" for b in budgets))
-    chosen = [c for c, i in index.items() if res.x[i] > 0.5]
-    return Assignment({c[1]: c[2] for c in chosen if c[0] == "z"},
-                      {c[1]: c[2] for c in chosen if c[0] == "y"})
+             for c, i in index.items() if c[0] == "z"}, -np.inf,
+            budget.limit - _overhead(budget))
+    measured: dict[int, tuple] = {}  # budget index -> (measured total, assignment) cut off
+    for _ in range(max_rounds):
+        res = milp(objective, constraints=LinearConstraint(np.array(rows), lower, upper),
+                   integrality=np.ones(n), bounds=Bounds(0, 1))
+        if res.status != 0 or res.x is None:
+            raise InfeasibleBudget(_infeasible_message(sens, budgets, measured, weight_choices,
+                                                       act_choices))
+        chosen = [c for c, i in index.items() if res.x[i] > 0.5]
+        answer = Assignment({c[1]: c[2] for c in chosen if c[0] == "z"},
+                            {c[1]: c[2] for c in chosen if c[0] == "y"})
+        over = False
+        for k, budget in enumerate(budgets):
+            total = _measure(budget, answer)
+            if total is not None and total > budget.limit:
+                over = True
+                measured[k] = (total, answer)
+                layers = total_cost(budget, sens.layers, answer, sens.input_bits)
+                j = first_budget_row + k
+                upper[j] = min(upper[j], layers - (total - budget.limit))
+        if not over:
+            return answer
+    raise InfeasibleBudget(f"no bit assignment within the measured budgets after {max_rounds} "
+                           "rounds: " + _measured_text(budgets, measured))
+
+
+def _measured_text(budgets, measured) -> str:
+    return "; ".join(f"{budgets[k].name} <= {budgets[k].limit:.6g}: the last answer measured "
+                     f"{total:.6g} (weights {a.weight_bits}, activations {a.act_bits})"
+                     for k, (total, a) in measured.items())
+
+
+def _infeasible_message(sens, budgets, measured, weight_choices, act_choices) -> str:
+    parts = []
+    for b in budgets:
+        layers = _cheapest(sens, b, weight_choices, act_choices)
+        extra = _overhead(b)
+        floor = (f"{layers + extra:.4g}: layers {layers:.4g} + the rest of the design "
+                 f"{extra:.4g}" if extra else f"{layers:.4g}")
+        verdict = "; impossible" if layers + extra > b.limit else ""
+        parts.append(f"{b.name} <= {b.limit:.4g} (any assignment costs at least {floor}"
+                     f"{verdict})")
+    text = "no bit assignment fits the budgets: " + ", ".join(parts)
+    if len(budgets) > 1 and not any(p.endswith("impossible)") for p in parts):
+        text += "; each limit alone can be met, not all at once"
+    if measured:
+        text += "; measured answers over their limits were cut off: " + _measured_text(
+            budgets, measured)
+    return text
 
 
 def _cheapest(sens: Sensitivity, budget: Budget, weight_choices, act_choices) -> float:
