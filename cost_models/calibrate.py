@@ -78,7 +78,9 @@ def synthesize(p: dict, family: str) -> dict:
         t0 = time.perf_counter()
         measured = synthesize_design(out, family)
         seconds = time.perf_counter() - t0
-    return {"measured": {k: measured[k] for k in ("LUT", "FF", "DSP", "BRAM")},
+    keys = ("LUT", "FF", "DSP", "BRAM", "LUT_logic", "LUTRAM", "CARRY")
+    return {"measured": {k: measured[k] for k in keys if k in measured},
+            "cells": measured["cells"], "memories": measured["memories"],
             "seconds": round(seconds, 1)}
 
 
@@ -120,13 +122,33 @@ def sweep(kind: str) -> list[dict]:
 
 
 def load_measurements(path: Path) -> dict:
+    """Cached synthesis results by design point (the last of each; rows from before the cell
+    table was recorded are stale and measured again)."""
     out = {}
     if path.exists():
         for line in path.read_text().splitlines():
             if line.strip():
                 row = json.loads(line)
-                out[point_key(row["point"])] = row
+                if "cells" in row:
+                    out[point_key(row["point"])] = row
     return out
+
+
+def cached_points(path: Path) -> list[dict]:
+    """Every design point of a measurement file, stale rows included, in file order."""
+    seen = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            if line.strip():
+                p = json.loads(line)["point"]
+                seen.setdefault(point_key(p), p)
+    return list(seen.values())
+
+
+def compact(path: Path) -> None:
+    """Rewrite the measurement file with one current row per design point."""
+    rows = load_measurements(path)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows.values()))
 
 
 def measure_all(points: list[dict], family: str, path: Path) -> list[dict]:
@@ -145,13 +167,17 @@ def measure_all(points: list[dict], family: str, path: Path) -> list[dict]:
                 f.write(json.dumps(done[key]) + "\n")
             print(f"[{i + 1}/{len(points)}] {key}: {res}", flush=True)
         rows.append(done[key])
+    compact(path)
     return rows
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sweep", choices=("small", "full", "deep", "zoo"), default="small",
-                    help="deep / zoo: only full's block-RAM and shift-add / whole-model points")
+    ap.add_argument("--sweep", choices=("small", "full", "deep", "zoo", "cached"),
+                    default="small",
+                    help="deep / zoo: only full's block-RAM and shift-add / whole-model points; "
+                         "cached: every point in the family's measurement file (re-measures "
+                         "stale rows)")
     ap.add_argument("--family", default="xilinx7", choices=("xilinx7", "ice40", "ecp5"))
     ap.add_argument("--measure-only", action="store_true", help="synthesize, do not fit")
     ap.add_argument("--fit-only", action="store_true",
@@ -161,7 +187,8 @@ def main(argv=None) -> int:
     if args.fit_only:
         rows = list(load_measurements(path).values())
     else:
-        rows = measure_all(sweep(args.sweep), args.family, path)
+        points = cached_points(path) if args.sweep == "cached" else sweep(args.sweep)
+        rows = measure_all(points, args.family, path)
     if args.measure_only:
         return 0
     from fit import fit_and_report

@@ -7,6 +7,7 @@ much as large ones); every fourth design is held out for validation.
 """
 
 import json
+import re
 from datetime import date
 from pathlib import Path
 
@@ -121,3 +122,37 @@ def write_doc(doc: Path, family: str, report: dict, rows, X, names, fam, held) -
     else:
         text = text + ("\n" if text else "") + section
     doc.write_text(text)
+
+
+def recorded_kind(cell: str) -> str:
+    """The kind of a Yosys memory_libmap choice ("logic" or a library cell name)."""
+    if cell == "logic":
+        return "logic"
+    return "distributed" if re.search(r"LUTRAM|DPR16X4", cell) else "block"
+
+
+def memory_agreement(rows: list[dict], fam: dict) -> list[tuple]:
+    """Memories whose predicted mapping differs from the one Yosys recorded:
+    (design, memory, words x width, ports, predicted, recorded)."""
+    from calibrate import point_design, point_key
+
+    from edgeq.backends.rtl import generate
+    from edgeq.cost.estimate import plan_blocks
+
+    misses = []
+    for r in rows:
+        if "memories" not in r:
+            continue
+        graph, options = point_design(r["point"])
+        recorded = {}
+        for name, cell in r["memories"].items():
+            parts = name.split(".")
+            recorded[(parts[0].removeprefix("u_"), parts[-1])] = recorded_kind(cell)
+        for b in plan_blocks(generate(graph, options), fam):
+            for m, mp in zip(b.memories, b.mappings):
+                got = recorded.get((b.name, m.name), "absent")
+                if got != mp.kind and not (got == "absent" and mp.kind == "logic"):
+                    misses.append((point_key(r["point"]), f"{b.name}.{m.name}",
+                                   f"{m.words}x{m.width}", m.read_ports,
+                                   "rom" if m.rom else "ram", mp.kind, got))
+    return misses

@@ -4,6 +4,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..ir import Graph
+from .memory import Memory
 from .model import (
     RESOURCES,
     BlockCost,
@@ -12,10 +13,11 @@ from .model import (
     device_info,
     dsp_tiles,
     family_model,
+    memory_features,
     stream_features,
 )
 
-_STREAM = re.compile(r"^\s*(edgeq_width_conv|edgeq_fork|edgeq_fifo|edgeq_axis_out)\s*#\((.*?)\)\s*u_")
+_STREAM = re.compile(r"^\s*(edgeq_width_conv|edgeq_fork|edgeq_fifo|edgeq_axis_out)\s*#\((.*?)\)\s*u_(\w+)")
 
 
 @dataclass
@@ -60,16 +62,19 @@ def stream_blocks(design) -> list[BlockCost]:
         m = _STREAM.match(line)
         if not m:
             continue
-        kind, p = m.group(1), _params(m.group(2))
+        kind, p, instance = m.group(1), _params(m.group(2)), m.group(3)
         if kind == "edgeq_width_conv":
             f = stream_features("conv", p["BITS"] * max(p["IN_ELEMS"], p["OUT_ELEMS"]))
         elif kind == "edgeq_fifo":
-            f = stream_features("fifo", p["WIDTH"], p["DEPTH"])
+            f = stream_features("fifo", p["WIDTH"])
         elif kind == "edgeq_fork":
             f = stream_features("fork", 2 * p["WIDTH"])
         else:
             f = stream_features("out", p["ELEMS"] * p["BITS"])
-        out.append(BlockCost(kind.removeprefix("edgeq_"), "", kind, None, None, 0, f))
+        blk = BlockCost(instance, "", kind, None, None, 0, f)
+        if kind == "edgeq_fifo":
+            blk.memories.append(Memory("mem", p["DEPTH"], p["WIDTH"], False, 1, False))
+        out.append(blk)
     return out
 
 
@@ -77,6 +82,7 @@ def plan_blocks(design, fam: dict) -> list[BlockCost]:
     """Every block of the design with its features (soft multiplier bits included)."""
     blocks = [block_features(layer, fam) for layer in design.layers] + stream_blocks(design)
     for b in blocks:
+        memory_features(b, fam)
         soft = sum(a * w * n for a, w, n in b.multipliers if not dsp_tiles(a, w, fam))
         if soft:
             b.features["soft_mul_bits"] = soft

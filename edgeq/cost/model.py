@@ -7,11 +7,11 @@ block's parameters in two parts:
 
 * DSP and block RAM by the rules Yosys applies: every multiplier whose product is at least the
   family's minimum width goes to DSP slices (split into tiles of the slice's operand widths);
-  a ROM goes to block RAM when it is deeper than a LUT-RAM and large enough (thresholds per
-  family, checked against synthesis);
+  every memory (weight / bias / multiplier ROMs, input buffers, line buffers, FIFOs) goes to
+  block RAM, LUT-RAM or logic by Yosys's own cost comparison (``edgeq.cost.memory``);
 * LUT and FF as a linear function of structural features (multiplier bits left in logic,
   adder bits, constant shift-add bits, requantization lanes, minifloat decoders/encoders,
-  buffers, ROM bits in LUTs), with coefficients fitted on Yosys synthesis of generated layers
+  memories in logic, LUT-RAM sites), with coefficients fitted on Yosys synthesis of generated layers
   (``cost_models/calibrate.py``) and stored in ``cost_models/<family>.json``.
 """
 
@@ -22,6 +22,7 @@ from math import ceil
 
 from ..backends.rtl.adder_graph import signed_bits
 from ..resources import data_dir
+from .memory import Memory, map_memory
 
 RESOURCES = ("LUT", "FF", "DSP", "BRAM")
 
@@ -93,22 +94,52 @@ class BlockCost:
     cycles: int
     features: dict = field(default_factory=dict)
     multipliers: list = field(default_factory=list)  # (a_bits, b_bits, count)
-    roms: list = field(default_factory=list)  # (words, width) of each ROM
+    memories: list = field(default_factory=list)  # Memory of each ROM / RAM
+    mappings: list = field(default_factory=list)  # where Yosys puts each (memory_features)
     resources: dict = field(default_factory=dict)
 
 
-def _rom(words: int, width: int, f: dict, fam: dict, roms: list, layer, param: str) -> None:
-    """A ROM: block RAM when big enough, else LUTs; nothing when every word is the same
-    (a single word, no bias, equal multipliers: Yosys folds the constant)."""
+def _constant(layer, param: str) -> bool:
+    """A ROM whose words are all equal (no bias, equal multipliers): Yosys folds it away."""
     text = layer.memories.get(str(layer.params.get(param, "")).strip('"'))
-    if words <= 1 or (text is not None and len(set(text.split())) <= 1):
+    return text is not None and len(set(text.split())) <= 1
+
+
+def _rom(blk: "BlockCost", name: str, words: int, width: int, layer, param: str,
+         sync_read: bool = True) -> None:
+    if words <= 1 or width < 1 or _constant(layer, param):
         return
-    roms.append((words, width))
-    if in_bram(words, width, fam):
-        return  # counted in BRAM
-    # a LUT per output bit and per LUT-depth of words (the read multiplexer grows with both)
-    f["rom_lut"] = f.get("rom_lut", 0) + width * ceil(words / fam["lut_rom_depth"])
-    f["rom_width"] = f.get("rom_width", 0) + width
+    blk.memories.append(Memory(name, words, width, True, 1, sync_read))
+
+
+def _ram(blk: "BlockCost", name: str, words: int, width: int, read_ports: int = 1,
+         sync_read: bool = True) -> None:
+    blk.memories.append(Memory(name, words, width, False, read_ports, sync_read))
+
+
+def memory_features(blk: "BlockCost", fam: dict) -> None:
+    """Map the block's memories as Yosys would; add the features of those left in logic or
+    put in LUT-RAM (block RAM is counted in BRAM)."""
+    f = blk.features
+    blk.mappings = [map_memory(m, fam["memories"]) for m in blk.memories]
+    for m, mp in zip(blk.memories, blk.mappings):
+        if mp.kind == "logic" and m.rom:
+            # a LUT per output bit and per LUT-depth of words (the read mux grows with both)
+            _add(f, "rom_lut", m.width * ceil(m.words / fam["lut_rom_depth"]))
+            _add(f, "rom_width", m.width)
+        elif mp.kind == "logic":  # registers and a read multiplexer per port
+            _add(f, "ram_ff_bits", m.words * m.width)
+            _add(f, "ram_mux_bits", m.words * m.width * m.read_ports)
+        else:
+            if mp.kind == "distributed":
+                _add(f, "lutram_luts", mp.lut_sites)
+            _add(f, "mem_width", m.width * m.read_ports)
+            if mp.mux_bits:
+                _add(f, "mem_mux_bits", mp.mux_bits)
+
+
+def _add(f: dict, key: str, value) -> None:
+    f[key] = f.get(key, 0) + value
 
 
 def _requant(f: dict, p: dict, lanes: int, mults: list, acc: int) -> None:
@@ -132,15 +163,15 @@ def block_features(layer, fam: dict) -> BlockCost:
     fold = layer.fold
     blk = BlockCost(layer.name, layer.node.name, layer.module, fold.pe if fold else None,
                     fold.simd if fold else None, layer.cycles)
-    f, mults, roms = blk.features, blk.multipliers, blk.roms
+    f, mults = blk.features, blk.multipliers
     f["blocks"] = 1
     if layer.module == "edgeq_mvu":
         pe, simd = p["PE"], p["SIMD"]
         nf, sf = p["MH"] // pe, p["MW"] // simd
         acc = p["ACC_BITS"]
         f["in_bits"] = simd * p["IN_BITS"]
-        if nf > 1:
-            f["buffer_bits"] = 2 * p["MW"] * p["IN_BITS"]
+        if nf > 1:  # ping-pong input buffer
+            _ram(blk, "xbuf", 2 * sf, simd * p["IN_BITS"])
         if layer.adder_graph is not None:
             g = layer.adder_graph
             live = g.ranges[g.n_inputs:]
@@ -152,10 +183,10 @@ def block_features(layer, fam: dict) -> BlockCost:
             f["weight_reg_bits"] = pe * simd * p["W_BITS"] if nf * sf > 1 else 0
             _decoders(f, p, "IN", simd)
             _decoders(f, p, "W", pe * simd)
-            _rom(nf * sf, pe * simd * p["W_BITS"], f, fam, roms, layer, "WEIGHT_FILE")
+            _rom(blk, "weight_rom", nf * sf, pe * simd * p["W_BITS"], layer, "WEIGHT_FILE")
         f["acc_bits"] = pe * acc
-        _rom(nf, pe * acc, f, fam, roms, layer, "BIAS_FILE")
-        _rom(nf, pe * p["MUL_BITS"], f, fam, roms, layer, "MUL_FILE")
+        _rom(blk, "bias_rom", nf, pe * acc, layer, "BIAS_FILE", sync_read=False)
+        _rom(blk, "mul_rom", nf, pe * p["MUL_BITS"], layer, "MUL_FILE", sync_read=False)
         _requant(f, p, pe, mults, acc)
     elif layer.module == "edgeq_vvu":
         pe, simd, cf = p["PE"], p["SIMD"], p["C"] // p["PE"]
@@ -165,8 +196,8 @@ def block_features(layer, fam: dict) -> BlockCost:
         if p["MODE"] == 0:
             mults.append((_xw(p, "IN"), _xw(p, "W"), pe * simd))
             _decoders(f, p, "W", pe * simd)
-            _rom(cf * kf, pe * simd * p["W_BITS"], f, fam, roms, layer, "WEIGHT_FILE")
-            _rom(cf, pe * p["ACC_BITS"], f, fam, roms, layer, "BIAS_FILE")
+            _rom(blk, "weight_rom", cf * kf, pe * simd * p["W_BITS"], layer, "WEIGHT_FILE")
+            _rom(blk, "bias_rom", cf, pe * p["ACC_BITS"], layer, "BIAS_FILE", sync_read=False)
         if p["MODE"] == 1:  # max: comparators
             f["dot_add_bits"] = pe * simd * p["IN_BITS"]
             f["acc_bits"] = pe * p["IN_BITS"]
@@ -174,15 +205,15 @@ def block_features(layer, fam: dict) -> BlockCost:
         else:
             f["dot_add_bits"] = pe * simd * p["ACC_BITS"]
             f["acc_bits"] = pe * p["ACC_BITS"]
-            _rom(cf, pe * p["MUL_BITS"], f, fam, roms, layer, "MUL_FILE")
+            _rom(blk, "mul_rom", cf, pe * p["MUL_BITS"], layer, "MUL_FILE", sync_read=False)
             _requant(f, p, pe, mults, p["ACC_BITS"])
     elif layer.module == "edgeq_gap":
         pe = p["PE"]
         f["in_bits"] = pe * p["IN_BITS"]
         _decoders(f, p, "IN", pe)
         f["dot_add_bits"] = pe * p["ACC_BITS"]
-        f["buffer_bits"] = p["C"] * p["ACC_BITS"]  # per-channel sums
-        _rom(p["C"] // pe, pe * p["MUL_BITS"], f, fam, roms, layer, "MUL_FILE")
+        _ram(blk, "sums", p["C"] // pe, pe * p["ACC_BITS"], sync_read=False)  # channel sums
+        _rom(blk, "mul_rom", p["C"] // pe, pe * p["MUL_BITS"], layer, "MUL_FILE", sync_read=False)
         _requant(f, p, pe, mults, p["ACC_BITS"])
     elif layer.module == "edgeq_add":
         pe = p["PE"]
@@ -190,23 +221,23 @@ def block_features(layer, fam: dict) -> BlockCost:
         mults.append((p["A_BITS"] + 1, p["K_BITS"] + 1, pe))
         mults.append((p["B_BITS"] + 1, p["K_BITS"] + 1, pe))
         f["dot_add_bits"] = pe * p["ACC_BITS"]
-        _rom(p["C"] // pe, 2 * pe * p["K_BITS"], f, fam, roms, layer, "K_FILE")
-        _rom(p["C"] // pe, pe * p["MUL_BITS"], f, fam, roms, layer, "MUL_FILE")
+        _rom(blk, "k_rom", p["C"] // pe, 2 * pe * p["K_BITS"], layer, "K_FILE")
+        _rom(blk, "mul_rom", p["C"] // pe, pe * p["MUL_BITS"], layer, "MUL_FILE")
         _requant(f, p, pe, mults, p["ACC_BITS"])
     elif layer.module == "edgeq_swg":
         # circular line buffer of KH + SH rows, LANES read ports
-        rows = p["KH"] + p["SH"]
-        f["buffer_bits"] = rows * p["W"] * p["C"] * p["BITS"]
+        words = (p["KH"] + p["SH"]) * p["W"] * p["C"] // p["G"]
+        _ram(blk, "mem", 1 << max(words - 1, 0).bit_length(), p["G"] * p["BITS"],
+             read_ports=p["LANES"])
         f["window_read_bits"] = p["LANES"] * p["G"] * p["BITS"]
         f["out_bits"] = p["LANES"] * p["G"] * p["BITS"]
     return blk
 
 
-def stream_features(kind: str, bits: int, depth: int = 2) -> dict:
-    """Gearboxes, forks, FIFOs and the output port: registers of the stream width."""
-    if kind == "fifo":
-        return {"blocks": 1, "buffer_bits": depth * bits}
-    return {"blocks": 1, "out_bits": bits}
+def stream_features(kind: str, bits: int) -> dict:
+    """Gearboxes, forks and the output port: registers of the stream width (a FIFO's storage
+    is its memory)."""
+    return {"blocks": 1} if kind == "fifo" else {"blocks": 1, "out_bits": bits}
 
 
 def block_resources(blk: BlockCost, fam: dict) -> dict:
@@ -219,25 +250,5 @@ def block_resources(blk: BlockCost, fam: dict) -> dict:
             dsp += tiles * n
         else:  # soft multiplier
             lut += fam["lut"].get("soft_mul_bits", 0.0) * a * b * n
-    bram = sum(bram_blocks(w, d, fam) for w, d in blk.roms)
+    bram = sum(m.bram for m in blk.mappings)
     return {"LUT": lut, "FF": ff, "DSP": dsp, "BRAM": bram}
-
-
-def in_bram(words: int, width: int, fam: dict) -> bool:
-    """Whether Yosys puts a ROM in block RAM: deep enough, or big enough and not too shallow."""
-    b = fam["bram"]
-    if words <= 1:
-        return False
-    return words >= b["deep"] or (words > b["min_depth"] and words * width >= b["min_bits"])
-
-
-def bram_blocks(words: int, width: int, fam: dict) -> int:
-    b = fam["bram"]
-    if not in_bram(words, width, fam):
-        return 0
-    # the widest aspect ratio that holds the depth, as many in parallel as the width needs
-    for depth, w in sorted(b["shapes"], key=lambda s: s[0]):
-        if depth >= words:
-            return ceil(width / w)
-    depth, w = max(b["shapes"], key=lambda s: s[0])
-    return ceil(words / depth) * ceil(width / w)
