@@ -85,9 +85,10 @@ def synthesize(p: dict, family: str) -> dict:
 
 
 def sweep(kind: str) -> list[dict]:
-    """Design points: (mw, mh, pe, simd, input format, weight format). ``small`` (21), ``full``
-    (55: small's grid denser, two larger layers, deep ROMs, fully parallel layers), ``deep``
-    (full's deep ROM and fully parallel points only)."""
+    """Design points: (mw, mh, pe, simd, input format, weight format) or (zoo model, interval).
+    ``small`` (21), ``full`` (75: small's grid denser, two larger layers, deep ROMs, fully
+    parallel layers, whole models at several intervals), ``deep`` (full's deep ROM and fully
+    parallel points only), ``zoo`` and ``more`` (whole models, memory-boundary layers)."""
     pts = []
 
     def add(mw, mh, pe, simd, a, w, seed=0):
@@ -118,6 +119,16 @@ def sweep(kind: str) -> list[dict]:
         for name, interval in [("mlp_int4_fixed", 64), ("mlp_int8_dyadic", 128),
                                ("mlp_e4m3", 64), ("cnn1d_int8", 64), ("rescnn_int8", 128)]:
             pts.append({"zoo": name, "interval": interval})
+    if kind in ("full", "more"):
+        # the same models folded faster and slower (ROM depth against width, buffers), a tflm
+        # model, and dense layers whose ROMs sit near the block-RAM / LUT-RAM boundaries
+        for name, interval in [("mlp_int8_dyadic", 32), ("mlp_int8_dyadic", 512),
+                               ("mlp_int4_fixed", 256), ("mlp_int4_fixed", 16),
+                               ("cnn1d_int8", 192), ("mlp_e4m3", 256), ("rescnn_int8", 512)]:
+            pts.append({"zoo": name, "interval": interval})
+        for mw, mh, pe, simd, a, w in [(64, 16, 1, 4, "int4", "int4"), (32, 16, 2, 2, "int8", "int8"),
+                                       (48, 24, 2, 4, "int6", "int4"), (96, 8, 1, 8, "int8", "int8")]:
+            add(mw, mh, pe, simd, a, w, seed=13)
     return pts
 
 
@@ -173,9 +184,10 @@ def measure_all(points: list[dict], family: str, path: Path) -> list[dict]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sweep", choices=("small", "full", "deep", "zoo", "cached"),
+    ap.add_argument("--sweep", choices=("small", "full", "deep", "zoo", "more", "cached"),
                     default="small",
-                    help="deep / zoo: only full's block-RAM and shift-add / whole-model points; "
+                    help="deep / zoo / more: only full's block-RAM and shift-add / whole-model / "
+                         "extra multi-layer and memory-boundary points; "
                          "cached: every point in the family's measurement file (re-measures "
                          "stale rows)")
     ap.add_argument("--family", default="xilinx7", choices=("xilinx7", "ice40", "ecp5"))

@@ -241,14 +241,10 @@ def stream_features(kind: str, bits: int) -> dict:
 
 
 def block_resources(blk: BlockCost, fam: dict) -> dict:
+    """LUT and FF from the block's features (soft multipliers among them, see
+    ``estimate.plan_blocks``), DSP and BRAM by the rules."""
     lut = sum(fam["lut"].get(k, 0.0) * v for k, v in blk.features.items())
     ff = sum(fam["ff"].get(k, 0.0) * v for k, v in blk.features.items())
-    dsp = 0
-    for a, b, n in blk.multipliers:
-        tiles = dsp_tiles(a, b, fam)
-        if tiles:
-            dsp += tiles * n
-        else:  # soft multiplier
-            lut += fam["lut"].get("soft_mul_bits", 0.0) * a * b * n
+    dsp = sum(dsp_tiles(a, b, fam) * n for a, b, n in blk.multipliers)
     bram = sum(m.bram for m in blk.mappings)
     return {"LUT": lut, "FF": ff, "DSP": dsp, "BRAM": bram}
