@@ -119,11 +119,21 @@ def sweep(kind: str) -> list[dict]:
         for name, interval in [("mlp_int4_fixed", 64), ("mlp_int8_dyadic", 128),
                                ("mlp_e4m3", 64), ("cnn1d_int8", 64), ("rescnn_int8", 128)]:
             pts.append({"zoo": name, "interval": interval})
+    if kind == "random":
+        # seeded random dense layers: widths, foldings and formats the grids above miss
+        rng = np.random.default_rng(2026)
+        while len(pts) < 24:
+            mw, mh = (int(rng.choice(v)) for v in ([8, 12, 16, 24, 32, 48, 64], [4, 6, 8, 12, 16, 24]))
+            pe = int(rng.choice([d for d in range(1, mh + 1) if mh % d == 0]))
+            simd = int(rng.choice([d for d in range(1, mw + 1) if mw % d == 0]))
+            a, w = fmts[int(rng.integers(len(fmts)))]
+            if pe * simd > (16 if a.startswith("e") else 64) or pe * simd * mw * mh == 1:
+                continue
+            add(mw, mh, pe, simd, a, w, seed=100 + len(pts))
     if kind in ("full", "more"):
-        # the same models folded faster and slower (ROM depth against width, buffers), a tflm
-        # model, and dense layers whose ROMs sit near the block-RAM / LUT-RAM boundaries
-        for name, interval in [("mlp_int8_dyadic", 32), ("mlp_int8_dyadic", 512),
-                               ("mlp_int4_fixed", 256), ("mlp_int4_fixed", 16),
+        # the same models folded slower (deep ROMs, buffers in block RAM) and dense layers
+        # whose ROMs sit near the block-RAM / LUT-RAM boundaries
+        for name, interval in [("mlp_int8_dyadic", 512), ("mlp_int4_fixed", 256),
                                ("cnn1d_int8", 192), ("mlp_e4m3", 256), ("rescnn_int8", 512)]:
             pts.append({"zoo": name, "interval": interval})
         for mw, mh, pe, simd, a, w in [(64, 16, 1, 4, "int4", "int4"), (32, 16, 2, 2, "int8", "int8"),
@@ -184,10 +194,11 @@ def measure_all(points: list[dict], family: str, path: Path) -> list[dict]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sweep", choices=("small", "full", "deep", "zoo", "more", "cached"),
+    ap.add_argument("--sweep", choices=("small", "full", "deep", "zoo", "more", "random", "cached"),
                     default="small",
                     help="deep / zoo / more: only full's block-RAM and shift-add / whole-model / "
-                         "extra multi-layer and memory-boundary points; "
+                         "extra multi-layer and memory-boundary points; random: 24 seeded random "
+                         "dense layers; "
                          "cached: every point in the family's measurement file (re-measures "
                          "stale rows)")
     ap.add_argument("--family", default="xilinx7", choices=("xilinx7", "ice40", "ecp5"))

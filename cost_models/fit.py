@@ -57,6 +57,40 @@ def _fit(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     return coef
 
 
+# Features a resource may use: FF only from registers the RTL declares (pipeline, operands,
+# accumulators, memories' registers and read registers), LUT from everything.
+FF_FEATURES = {"blocks", "operand_bits", "operand_bits_dsp", "in_bits", "acc_bits", "requant",
+               "requant_dsp", "out_bits", "ram_ff_bits", "mem_width", "rom_width",
+               "window_read_bits", "window_addr_bits", "const_add_bits", "soft_muls"}
+
+
+def loo_error(X: np.ndarray, y: np.ndarray) -> float:
+    """Leave-one-out mean absolute relative error of the non-negative fit."""
+    errs = []
+    for i in range(len(y)):
+        m = np.arange(len(y)) != i
+        errs.append(abs(X[i] @ _fit(X[m], y[m]) - y[i]) / max(y[i], 1.0))
+    return float(np.mean(errs))
+
+
+def select_features(X: np.ndarray, y: np.ndarray, names: list[str], allowed=None) -> list[int]:
+    """Forward selection on the training designs only: starting from the per-block constant,
+    add the feature that lowers the leave-one-out error most, while it lowers it by at least
+    0.2 points (fewer coefficients than designs can pin down do not generalize)."""
+    pool = [i for i, n in enumerate(names) if allowed is None or n in allowed]
+    chosen = [names.index("blocks")]
+    best = loo_error(X[:, chosen], y)
+    while True:
+        trials = [(loo_error(X[:, chosen + [i]], y), i) for i in pool if i not in chosen]
+        if not trials:
+            return chosen
+        err, i = min(trials)
+        if err > best - 0.002:
+            return chosen
+        chosen.append(i)
+        best = err
+
+
 def mape(pred, meas) -> float:
     pred, meas = np.asarray(pred, float), np.asarray(meas, float)
     return float(np.mean(np.abs(pred - meas) / np.maximum(meas, 1.0)) * 100)
@@ -76,9 +110,12 @@ def fit_and_report(rows: list[dict], family: str, model_dir: Path, doc: Path | N
               "held_out": int(held.sum())}
     for res, key in (("LUT", "lut"), ("FF", "ff")):
         y = np.array([r["measured"][res] for r in rows], dtype=float)
-        coef = _fit(X[~held], y[~held])
+        cols = select_features(X[~held], y[~held], names, FF_FEATURES if res == "FF" else None)
+        coef = np.zeros(len(names))
+        coef[cols] = _fit(X[~held][:, cols], y[~held])
         fam[key] = {n: round(float(c), 4) for n, c in zip(names, coef) if c > 0}
         pred = X @ coef
+        report[f"{res}_loo_train"] = round(100 * loo_error(X[~held][:, cols], y[~held]), 1)
         report[f"{res}_mape_train"] = round(mape(pred[~held], y[~held]), 1)
         report[f"{res}_mape_held_out"] = round(mape(pred[held], y[held]), 1)
         report[f"{res}_max_held_out"] = round(float(np.max(

@@ -73,7 +73,7 @@ def stream_blocks(design) -> list[BlockCost]:
             f = stream_features("out", p["ELEMS"] * p["BITS"])
         blk = BlockCost(instance, "", kind, None, None, 0, f)
         if kind == "edgeq_fifo":
-            blk.memories.append(Memory("mem", p["DEPTH"], p["WIDTH"], False, 1, False))
+            blk.memories.append(Memory("mem", p["DEPTH"], p["WIDTH"], False))
         out.append(blk)
     return out
 

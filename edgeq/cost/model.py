@@ -18,7 +18,6 @@ block's parameters in two parts:
 import json
 from dataclasses import dataclass, field
 from functools import cache
-from math import ceil
 
 from ..backends.rtl.adder_graph import signed_bits
 from ..resources import data_dir
@@ -105,16 +104,16 @@ def _constant(layer, param: str) -> bool:
     return text is not None and len(set(text.split())) <= 1
 
 
-def _rom(blk: "BlockCost", name: str, words: int, width: int, layer, param: str,
-         sync_read: bool = True) -> None:
+# Every memory the generator writes is read through a register, of the data or of the address
+# (bias / multiplier ROMs, FIFOs, GAP sums), which Yosys merges into a block-RAM read port.
+def _rom(blk: "BlockCost", name: str, words: int, width: int, layer, param: str) -> None:
     if words <= 1 or width < 1 or _constant(layer, param):
         return
-    blk.memories.append(Memory(name, words, width, True, 1, sync_read))
+    blk.memories.append(Memory(name, words, width, True))
 
 
-def _ram(blk: "BlockCost", name: str, words: int, width: int, read_ports: int = 1,
-         sync_read: bool = True) -> None:
-    blk.memories.append(Memory(name, words, width, False, read_ports, sync_read))
+def _ram(blk: "BlockCost", name: str, words: int, width: int, read_ports: int = 1) -> None:
+    blk.memories.append(Memory(name, words, width, False, read_ports))
 
 
 def memory_features(blk: "BlockCost", fam: dict) -> None:
@@ -124,8 +123,9 @@ def memory_features(blk: "BlockCost", fam: dict) -> None:
     blk.mappings = [map_memory(m, fam["memories"]) for m in blk.memories]
     for m, mp in zip(blk.memories, blk.mappings):
         if mp.kind == "logic" and m.rom:
-            # a LUT per output bit and per LUT-depth of words (the read mux grows with both)
-            _add(f, "rom_lut", m.width * ceil(m.words / fam["lut_rom_depth"]))
+            # random constants: every bit is a function of the address that ABC cannot
+            # compress, so LUTs grow with the ROM's bits (about one per 13 bits on LUT6)
+            _add(f, "rom_bits", m.words * m.width)
             _add(f, "rom_width", m.width)
         elif mp.kind == "logic":  # registers and a read multiplexer per port
             _add(f, "ram_ff_bits", m.words * m.width)
@@ -142,19 +142,30 @@ def _add(f: dict, key: str, value) -> None:
     f[key] = f.get(key, 0) + value
 
 
-def _requant(f: dict, p: dict, lanes: int, mults: list, acc: int) -> None:
+def _requant(f: dict, p: dict, lanes: int, mults: list, acc: int, fam: dict) -> None:
     mul = p.get("MUL_BITS", 1)
     mults.append((acc, mul + 1, lanes))
-    if p.get("OUT_MF"):
-        f["mf_encode"] = f.get("mf_encode", 0) + lanes * (acc + mul)
-    else:
-        f["requant"] = f.get("requant", 0) + lanes * (acc + mul)
-    f["out_bits"] = f.get("out_bits", 0) + lanes * p.get("OUT_BITS", 8)
+    # a product in a DSP slice takes its pipeline register with it
+    dsp = "_dsp" if dsp_tiles(acc, mul + 1, fam) else ""
+    _add(f, "requant" + dsp, lanes * (acc + mul))
+    if p.get("OUT_MF"):  # leading-one search and normalizing shift over the product
+        _add(f, "mf_encode", lanes * (acc + mul) * (acc + mul).bit_length())
+    _add(f, "out_bits", lanes * p.get("OUT_BITS", 8))
+
+
+def _mac(f: dict, mults: list, a: int, b: int, count: int, operand_bits: int, sum_bits: int,
+         fam: dict) -> None:
+    """``count`` products of a x b bits summed into ``sum_bits`` adder bits; operand registers
+    go into the DSP slices with the products."""
+    mults.append((a, b, count))
+    dsp = "_dsp" if dsp_tiles(a, b, fam) else ""
+    _add(f, "operand_bits" + dsp, operand_bits)
+    _add(f, "dot_add_bits" + dsp, sum_bits)
 
 
 def _decoders(f: dict, p: dict, prefix: str, count: int) -> None:
-    if p.get(f"{prefix}_MF"):
-        f["mf_decode"] = f.get("mf_decode", 0) + count * _xw(p, prefix)
+    if p.get(f"{prefix}_MF"):  # mantissa shifted by the exponent: E stages of XW muxes
+        _add(f, "mf_decode", count * _xw(p, prefix) * p[f"{prefix}_E"])
 
 
 def block_features(layer, fam: dict) -> BlockCost:
@@ -177,53 +188,55 @@ def block_features(layer, fam: dict) -> BlockCost:
             live = g.ranges[g.n_inputs:]
             f["const_add_bits"] = sum(signed_bits(lo, hi) for lo, hi in live)
         else:
-            xw, ww = _xw(p, "IN"), _xw(p, "W")
-            mults.append((xw, ww, pe * simd))
-            f["dot_add_bits"] = pe * simd * acc
-            f["weight_reg_bits"] = pe * simd * p["W_BITS"] if nf * sf > 1 else 0
+            del f["in_bits"]
+            w_reg = pe * simd * p["W_BITS"] if nf * sf > 1 else 0
+            _mac(f, mults, _xw(p, "IN"), _xw(p, "W"), pe * simd,
+                 simd * p["IN_BITS"] + w_reg, pe * simd * acc, fam)
             _decoders(f, p, "IN", simd)
             _decoders(f, p, "W", pe * simd)
             _rom(blk, "weight_rom", nf * sf, pe * simd * p["W_BITS"], layer, "WEIGHT_FILE")
         f["acc_bits"] = pe * acc
-        _rom(blk, "bias_rom", nf, pe * acc, layer, "BIAS_FILE", sync_read=False)
-        _rom(blk, "mul_rom", nf, pe * p["MUL_BITS"], layer, "MUL_FILE", sync_read=False)
-        _requant(f, p, pe, mults, acc)
+        _rom(blk, "bias_rom", nf, pe * acc, layer, "BIAS_FILE")
+        _rom(blk, "mul_rom", nf, pe * p["MUL_BITS"], layer, "MUL_FILE")
+        _requant(f, p, pe, mults, acc, fam)
     elif layer.module == "edgeq_vvu":
         pe, simd, cf = p["PE"], p["SIMD"], p["C"] // p["PE"]
         kf = p["K"] // simd
-        f["in_bits"] = pe * simd * p["IN_BITS"]
         _decoders(f, p, "IN", pe * simd)
         if p["MODE"] == 0:
-            mults.append((_xw(p, "IN"), _xw(p, "W"), pe * simd))
+            _mac(f, mults, _xw(p, "IN"), _xw(p, "W"), pe * simd,
+                 pe * simd * (p["IN_BITS"] + p["W_BITS"]), pe * simd * p["ACC_BITS"], fam)
             _decoders(f, p, "W", pe * simd)
             _rom(blk, "weight_rom", cf * kf, pe * simd * p["W_BITS"], layer, "WEIGHT_FILE")
-            _rom(blk, "bias_rom", cf, pe * p["ACC_BITS"], layer, "BIAS_FILE", sync_read=False)
+            _rom(blk, "bias_rom", cf, pe * p["ACC_BITS"], layer, "BIAS_FILE")
+        else:
+            f["in_bits"] = pe * simd * p["IN_BITS"]
         if p["MODE"] == 1:  # max: comparators
             f["dot_add_bits"] = pe * simd * p["IN_BITS"]
             f["acc_bits"] = pe * p["IN_BITS"]
             f["out_bits"] = pe * p["OUT_BITS"]
         else:
-            f["dot_add_bits"] = pe * simd * p["ACC_BITS"]
+            if p["MODE"] != 0:  # average: a sum
+                f["dot_add_bits"] = pe * simd * p["ACC_BITS"]
             f["acc_bits"] = pe * p["ACC_BITS"]
-            _rom(blk, "mul_rom", cf, pe * p["MUL_BITS"], layer, "MUL_FILE", sync_read=False)
-            _requant(f, p, pe, mults, p["ACC_BITS"])
+            _rom(blk, "mul_rom", cf, pe * p["MUL_BITS"], layer, "MUL_FILE")
+            _requant(f, p, pe, mults, p["ACC_BITS"], fam)
     elif layer.module == "edgeq_gap":
         pe = p["PE"]
         f["in_bits"] = pe * p["IN_BITS"]
         _decoders(f, p, "IN", pe)
         f["dot_add_bits"] = pe * p["ACC_BITS"]
-        _ram(blk, "sums", p["C"] // pe, pe * p["ACC_BITS"], sync_read=False)  # channel sums
-        _rom(blk, "mul_rom", p["C"] // pe, pe * p["MUL_BITS"], layer, "MUL_FILE", sync_read=False)
-        _requant(f, p, pe, mults, p["ACC_BITS"])
+        _ram(blk, "sums", p["C"] // pe, pe * p["ACC_BITS"])  # channel sums
+        _rom(blk, "mul_rom", p["C"] // pe, pe * p["MUL_BITS"], layer, "MUL_FILE")
+        _requant(f, p, pe, mults, p["ACC_BITS"], fam)
     elif layer.module == "edgeq_add":
         pe = p["PE"]
-        f["in_bits"] = pe * (p["A_BITS"] + p["B_BITS"])
-        mults.append((p["A_BITS"] + 1, p["K_BITS"] + 1, pe))
-        mults.append((p["B_BITS"] + 1, p["K_BITS"] + 1, pe))
-        f["dot_add_bits"] = pe * p["ACC_BITS"]
+        for x in ("A", "B"):  # each input times its alignment multiplier, then one sum
+            _mac(f, mults, p[f"{x}_BITS"] + 1, p["K_BITS"] + 1, pe,
+                 pe * (p[f"{x}_BITS"] + p["K_BITS"]), pe * p["ACC_BITS"], fam)
         _rom(blk, "k_rom", p["C"] // pe, 2 * pe * p["K_BITS"], layer, "K_FILE")
         _rom(blk, "mul_rom", p["C"] // pe, pe * p["MUL_BITS"], layer, "MUL_FILE")
-        _requant(f, p, pe, mults, p["ACC_BITS"])
+        _requant(f, p, pe, mults, p["ACC_BITS"], fam)
     elif layer.module == "edgeq_swg":
         # circular line buffer of KH + SH rows, LANES read ports
         words = (p["KH"] + p["SH"]) * p["W"] * p["C"] // p["G"]
@@ -231,6 +244,10 @@ def block_features(layer, fam: dict) -> BlockCost:
              read_ports=p["LANES"])
         f["window_read_bits"] = p["LANES"] * p["G"] * p["BITS"]
         f["out_bits"] = p["LANES"] * p["G"] * p["BITS"]
+        # per lane: the read address (base + pixel offset) and the in-image comparisons
+        coord = (p["H"] + 2 * p["PH"] + p["KH"]).bit_length() + (
+            p["W"] + 2 * p["PW"] + p["KW"]).bit_length()
+        f["window_addr_bits"] = p["LANES"] * (max(words - 1, 1).bit_length() + coord)
     return blk
 
 
