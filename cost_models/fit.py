@@ -51,44 +51,66 @@ def held_out(key: str) -> bool:
     return int(hashlib.sha1(key.encode()).hexdigest(), 16) % 4 == 0
 
 
-def _fit(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+def _fit(X: np.ndarray, y: np.ndarray, known: np.ndarray | None = None) -> np.ndarray:
+    """Non-negative least squares on relative errors; ``known`` is the part of each
+    measurement that is not fitted (LUT sites of LUT-RAM, counted exactly)."""
     w = 1.0 / np.maximum(y, 1.0)
-    coef, _ = nnls(X * w[:, None], y * w)
+    coef, _ = nnls(X * w[:, None], (y - (0 if known is None else known)) * w)
     return coef
 
 
 # Features a resource may use: FF only from registers the RTL declares (pipeline, operands,
 # accumulators, memories' registers and read registers), LUT from everything.
-FF_FEATURES = {"blocks", "operand_bits", "operand_bits_dsp", "in_bits", "acc_bits", "requant",
-               "requant_dsp", "out_bits", "ram_ff_bits", "mem_width", "rom_width",
+FF_FEATURES = {"blocks", "streams", "operand_bits", "operand_bits_dsp", "in_bits", "acc_bits", "acc_bits_dsp", "requant",
+               "requant_dsp", "out_bits", "ram_ff_bits", "bram_width", "lutram_width", "rom_width",
                "window_read_bits", "window_addr_bits", "const_add_bits", "soft_muls"}
 
 
-def loo_error(X: np.ndarray, y: np.ndarray) -> float:
+# Features whose cost is known exactly rather than fitted: a LUT-RAM cell's LUT sites.
+EXACT = {"LUT": {"lutram_luts": 1.0}}
+
+
+def loo_error(X: np.ndarray, y: np.ndarray, known: np.ndarray) -> float:
     """Leave-one-out mean absolute relative error of the non-negative fit."""
     errs = []
     for i in range(len(y)):
         m = np.arange(len(y)) != i
-        errs.append(abs(X[i] @ _fit(X[m], y[m]) - y[i]) / max(y[i], 1.0))
+        errs.append(abs(X[i] @ _fit(X[m], y[m], known[m]) + known[i] - y[i]) / max(y[i], 1.0))
     return float(np.mean(errs))
 
 
-def select_features(X: np.ndarray, y: np.ndarray, names: list[str], allowed=None) -> list[int]:
-    """Forward selection on the training designs only: starting from the per-block constant,
-    add the feature that lowers the leave-one-out error most, while it lowers it by at least
-    0.2 points (fewer coefficients than designs can pin down do not generalize)."""
-    pool = [i for i, n in enumerate(names) if allowed is None or n in allowed]
-    chosen = [names.index("blocks")]
-    best = loo_error(X[:, chosen], y)
-    while True:
-        trials = [(loo_error(X[:, chosen + [i]], y), i) for i in pool if i not in chosen]
-        if not trials:
-            return chosen
+def select_features(X: np.ndarray, y: np.ndarray, known: np.ndarray, names: list[str],
+                    allowed=None) -> list[int]:
+    """Backward elimination on the training designs only: from every allowed feature, drop
+    the one whose removal lowers the leave-one-out error most, while that lowers it (a
+    coefficient the designs cannot pin down does not generalize). Keeps the per-block
+    constant."""
+    chosen = [i for i, n in enumerate(names)
+              if (allowed is None or n in allowed) and np.any(X[:, i])]
+    best = loo_error(X[:, chosen], y, known)
+    while len(chosen) > 1:
+        trials = [(loo_error(X[:, [j for j in chosen if j != i]], y, known), i) for i in chosen
+                  if names[i] != "blocks"]
         err, i = min(trials)
-        if err > best - 0.002:
+        if err >= best:
             return chosen
-        chosen.append(i)
+        chosen.remove(i)
         best = err
+    return chosen
+
+
+def fit_resource(X: np.ndarray, y: np.ndarray, names: list[str], held: np.ndarray,
+                 res: str) -> tuple[np.ndarray, float]:
+    """Coefficients of ``res`` (LUT or FF) fitted on the training rows, and their
+    leave-one-out error there."""
+    exact = EXACT.get(res, {})
+    known = X @ np.array([exact.get(n, 0.0) for n in names])
+    allowed = (FF_FEATURES if res == "FF" else set(names)) - set(exact)
+    tr = ~held
+    cols = select_features(X[tr], y[tr], known[tr], names, allowed)
+    coef = np.array([exact.get(n, 0.0) for n in names])
+    coef[cols] = _fit(X[tr][:, cols], y[tr], known[tr])
+    return coef, loo_error(X[tr][:, cols], y[tr], known[tr])
 
 
 def mape(pred, meas) -> float:
@@ -110,12 +132,10 @@ def fit_and_report(rows: list[dict], family: str, model_dir: Path, doc: Path | N
               "held_out": int(held.sum())}
     for res, key in (("LUT", "lut"), ("FF", "ff")):
         y = np.array([r["measured"][res] for r in rows], dtype=float)
-        cols = select_features(X[~held], y[~held], names, FF_FEATURES if res == "FF" else None)
-        coef = np.zeros(len(names))
-        coef[cols] = _fit(X[~held][:, cols], y[~held])
+        coef, loo = fit_resource(X, y, names, held, res)
         fam[key] = {n: round(float(c), 4) for n, c in zip(names, coef) if c > 0}
         pred = X @ coef
-        report[f"{res}_loo_train"] = round(100 * loo_error(X[~held][:, cols], y[~held]), 1)
+        report[f"{res}_loo_train"] = round(100 * loo, 1)
         report[f"{res}_mape_train"] = round(mape(pred[~held], y[~held]), 1)
         report[f"{res}_mape_held_out"] = round(mape(pred[held], y[held]), 1)
         report[f"{res}_max_held_out"] = round(float(np.max(

@@ -123,17 +123,20 @@ def memory_features(blk: "BlockCost", fam: dict) -> None:
     blk.mappings = [map_memory(m, fam["memories"]) for m in blk.memories]
     for m, mp in zip(blk.memories, blk.mappings):
         if mp.kind == "logic" and m.rom:
-            # random constants: every bit is a function of the address that ABC cannot
-            # compress, so LUTs grow with the ROM's bits (about one per 13 bits on LUT6)
+            # random constants: every bit is a function of the address; one LUT per bit while
+            # the address fits a LUT, then growing with the ROM's bits (ABC cannot compress
+            # random contents: about one LUT6 per 13 bits)
+            _add(f, "rom_lut", m.width * -(-m.words // fam["lut_rom_depth"]))
             _add(f, "rom_bits", m.words * m.width)
             _add(f, "rom_width", m.width)
         elif mp.kind == "logic":  # registers and a read multiplexer per port
             _add(f, "ram_ff_bits", m.words * m.width)
             _add(f, "ram_mux_bits", m.words * m.width * m.read_ports)
-        else:
+        else:  # a block RAM keeps the read register inside, a LUT-RAM in FFs beside it
             if mp.kind == "distributed":
                 _add(f, "lutram_luts", mp.lut_sites)
-            _add(f, "mem_width", m.width * m.read_ports)
+            _add(f, f"{'lutram' if mp.kind == 'distributed' else 'bram'}_width",
+                 m.width * m.read_ports)
             if mp.mux_bits:
                 _add(f, "mem_mux_bits", mp.mux_bits)
 
@@ -145,8 +148,8 @@ def _add(f: dict, key: str, value) -> None:
 def _requant(f: dict, p: dict, lanes: int, mults: list, acc: int, fam: dict) -> None:
     mul = p.get("MUL_BITS", 1)
     mults.append((acc, mul + 1, lanes))
-    # a product in a DSP slice takes its pipeline register with it
-    dsp = "_dsp" if dsp_tiles(acc, mul + 1, fam) else ""
+    # a product in one DSP slice takes its pipeline register with it (split products do not)
+    dsp = "_dsp" if dsp_tiles(acc, mul + 1, fam) == 1 else ""
     _add(f, "requant" + dsp, lanes * (acc + mul))
     if p.get("OUT_MF"):  # leading-one search and normalizing shift over the product
         _add(f, "mf_encode", lanes * (acc + mul) * (acc + mul).bit_length())
@@ -154,13 +157,14 @@ def _requant(f: dict, p: dict, lanes: int, mults: list, acc: int, fam: dict) -> 
 
 
 def _mac(f: dict, mults: list, a: int, b: int, count: int, operand_bits: int, sum_bits: int,
-         fam: dict) -> None:
+         fam: dict) -> str:
     """``count`` products of a x b bits summed into ``sum_bits`` adder bits; operand registers
-    go into the DSP slices with the products."""
+    go into the DSP slices with products that fit one slice. Returns the feature suffix."""
     mults.append((a, b, count))
-    dsp = "_dsp" if dsp_tiles(a, b, fam) else ""
+    dsp = "_dsp" if dsp_tiles(a, b, fam) == 1 else ""
     _add(f, "operand_bits" + dsp, operand_bits)
     _add(f, "dot_add_bits" + dsp, sum_bits)
+    return dsp
 
 
 def _decoders(f: dict, p: dict, prefix: str, count: int) -> None:
@@ -180,6 +184,7 @@ def block_features(layer, fam: dict) -> BlockCost:
         pe, simd = p["PE"], p["SIMD"]
         nf, sf = p["MH"] // pe, p["MW"] // simd
         acc = p["ACC_BITS"]
+        dsp = ""
         f["in_bits"] = simd * p["IN_BITS"]
         if nf > 1:  # ping-pong input buffer
             _ram(blk, "xbuf", 2 * sf, simd * p["IN_BITS"])
@@ -188,14 +193,13 @@ def block_features(layer, fam: dict) -> BlockCost:
             live = g.ranges[g.n_inputs:]
             f["const_add_bits"] = sum(signed_bits(lo, hi) for lo, hi in live)
         else:
-            del f["in_bits"]
-            w_reg = pe * simd * p["W_BITS"] if nf * sf > 1 else 0
-            _mac(f, mults, _xw(p, "IN"), _xw(p, "W"), pe * simd,
-                 simd * p["IN_BITS"] + w_reg, pe * simd * acc, fam)
+            del f["in_bits"]  # the weights' register is the ROM's read register
+            dsp = _mac(f, mults, _xw(p, "IN"), _xw(p, "W"), pe * simd, simd * p["IN_BITS"],
+                       pe * simd * acc, fam)
             _decoders(f, p, "IN", simd)
             _decoders(f, p, "W", pe * simd)
             _rom(blk, "weight_rom", nf * sf, pe * simd * p["W_BITS"], layer, "WEIGHT_FILE")
-        f["acc_bits"] = pe * acc
+        f["acc_bits" + dsp] = pe * acc
         _rom(blk, "bias_rom", nf, pe * acc, layer, "BIAS_FILE")
         _rom(blk, "mul_rom", nf, pe * p["MUL_BITS"], layer, "MUL_FILE")
         _requant(f, p, pe, mults, acc, fam)
@@ -204,8 +208,8 @@ def block_features(layer, fam: dict) -> BlockCost:
         kf = p["K"] // simd
         _decoders(f, p, "IN", pe * simd)
         if p["MODE"] == 0:
-            _mac(f, mults, _xw(p, "IN"), _xw(p, "W"), pe * simd,
-                 pe * simd * (p["IN_BITS"] + p["W_BITS"]), pe * simd * p["ACC_BITS"], fam)
+            _mac(f, mults, _xw(p, "IN"), _xw(p, "W"), pe * simd, pe * simd * p["IN_BITS"],
+                 pe * simd * p["ACC_BITS"], fam)
             _decoders(f, p, "W", pe * simd)
             _rom(blk, "weight_rom", cf * kf, pe * simd * p["W_BITS"], layer, "WEIGHT_FILE")
             _rom(blk, "bias_rom", cf, pe * p["ACC_BITS"], layer, "BIAS_FILE")
@@ -254,7 +258,7 @@ def block_features(layer, fam: dict) -> BlockCost:
 def stream_features(kind: str, bits: int) -> dict:
     """Gearboxes, forks and the output port: registers of the stream width (a FIFO's storage
     is its memory)."""
-    return {"blocks": 1} if kind == "fifo" else {"blocks": 1, "out_bits": bits}
+    return {"streams": 1} if kind == "fifo" else {"streams": 1, "out_bits": bits}
 
 
 def block_resources(blk: BlockCost, fam: dict) -> dict:
