@@ -26,6 +26,22 @@ class Memory:
     rom: bool  # no write port
     read_ports: int = 1
     sync_read: bool = True  # read data registered in the block (a block RAM port can take it)
+    columns: int | None = None  # a ROM's distinct non-constant bit columns (None: width)
+
+
+def rom_columns(text: str, width: int) -> int:
+    """Distinct non-constant bit columns of a ROM (its memory file's hex words), a column and
+    its complement counted once: in logic, every other column is a wire or an inverter."""
+    words = [int(w, 16) for w in text.split()]
+    seen, count = set(), 0
+    for b in range(width):
+        col = tuple((w >> b) & 1 for w in words)
+        if len(set(col)) < 2 or col in seen:
+            continue
+        seen.add(col)
+        seen.add(tuple(1 - x for x in col))
+        count += 1
+    return count
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from functools import cache
 
 from ..backends.rtl.adder_graph import signed_bits
 from ..resources import data_dir
-from .memory import Memory, map_memory
+from .memory import Memory, map_memory, rom_columns
 
 RESOURCES = ("LUT", "FF", "DSP", "BRAM")
 
@@ -98,18 +98,16 @@ class BlockCost:
     resources: dict = field(default_factory=dict)
 
 
-def _constant(layer, param: str) -> bool:
-    """A ROM whose words are all equal (no bias, equal multipliers): Yosys folds it away."""
-    text = layer.memories.get(str(layer.params.get(param, "")).strip('"'))
-    return text is not None and len(set(text.split())) <= 1
-
-
 # Every memory the generator writes is read through a register, of the data or of the address
 # (bias / multiplier ROMs, FIFOs, GAP sums), which Yosys merges into a block-RAM read port.
 def _rom(blk: "BlockCost", name: str, words: int, width: int, layer, param: str) -> None:
-    if words <= 1 or width < 1 or _constant(layer, param):
+    """A ROM; nothing when every word is the same (no bias, equal multipliers: Yosys folds
+    the constant)."""
+    text = layer.memories.get(str(layer.params.get(param, "")).strip('"'))
+    columns = None if text is None else rom_columns(text, width)
+    if words <= 1 or width < 1 or columns == 0:
         return
-    blk.memories.append(Memory(name, words, width, True))
+    blk.memories.append(Memory(name, words, width, True, columns=columns))
 
 
 def _ram(blk: "BlockCost", name: str, words: int, width: int, read_ports: int = 1) -> None:
@@ -126,8 +124,9 @@ def memory_features(blk: "BlockCost", fam: dict) -> None:
             # random constants: every bit is a function of the address; one LUT per bit while
             # the address fits a LUT, then growing with the ROM's bits (ABC cannot compress
             # random contents: about one LUT6 per 13 bits)
-            _add(f, "rom_lut", m.width * -(-m.words // fam["lut_rom_depth"]))
-            _add(f, "rom_bits", m.words * m.width)
+            cols = m.width if m.columns is None else m.columns
+            _add(f, "rom_lut", cols * -(-m.words // fam["lut_rom_depth"]))
+            _add(f, "rom_bits", m.words * cols)
             _add(f, "rom_width", m.width)
         elif mp.kind == "logic":  # registers and a read multiplexer per port
             _add(f, "ram_ff_bits", m.words * m.width)
