@@ -59,13 +59,6 @@ def _fit(X: np.ndarray, y: np.ndarray, known: np.ndarray | None = None) -> np.nd
     return coef
 
 
-# Features a resource may use: FF only from registers the RTL declares (pipeline, operands,
-# accumulators, memories' registers and read registers), LUT from everything.
-FF_FEATURES = {"blocks", "streams", "operand_bits", "operand_bits_dsp", "in_bits", "acc_bits", "acc_bits_dsp", "requant",
-               "requant_dsp", "out_bits", "ram_ff_bits", "bram_width", "lutram_width", "rom_width",
-               "window_read_bits", "window_addr_bits", "const_add_bits", "soft_muls"}
-
-
 # Features whose cost is known exactly rather than fitted: a LUT-RAM cell's LUT sites.
 EXACT = {"LUT": {"lutram_luts": 1.0}}
 
@@ -105,7 +98,7 @@ def fit_resource(X: np.ndarray, y: np.ndarray, names: list[str], held: np.ndarra
     leave-one-out error there."""
     exact = EXACT.get(res, {})
     known = X @ np.array([exact.get(n, 0.0) for n in names])
-    allowed = (FF_FEATURES if res == "FF" else set(names)) - set(exact)
+    allowed = set(names) - set(exact)
     tr = ~held
     cols = select_features(X[tr], y[tr], known[tr], names, allowed)
     coef = np.array([exact.get(n, 0.0) for n in names])

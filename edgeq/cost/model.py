@@ -241,7 +241,9 @@ def block_features(layer, fam: dict) -> BlockCost:
         _rom(blk, "mul_rom", p["C"] // pe, pe * p["MUL_BITS"], layer, "MUL_FILE")
         _requant(f, p, pe, mults, p["ACC_BITS"], fam)
     elif layer.module == "edgeq_swg":
-        # circular line buffer of KH + SH rows, LANES read ports
+        # circular line buffer of KH + SH rows, LANES read ports; global pixel counters
+        del f["blocks"]
+        f["windows"] = 1
         words = (p["KH"] + p["SH"]) * p["W"] * p["C"] // p["G"]
         _ram(blk, "mem", 1 << max(words - 1, 0).bit_length(), p["G"] * p["BITS"],
              read_ports=p["LANES"])
