@@ -59,6 +59,10 @@ def _fit(X: np.ndarray, y: np.ndarray, known: np.ndarray | None = None) -> np.nd
     return coef
 
 
+# A feature present in fewer training designs than this gets no coefficient (too few to pin it
+# down; it would fit their noise).
+MIN_ROWS = 3
+
 # Features whose cost is known exactly rather than fitted: a LUT-RAM cell's LUT sites.
 EXACT = {"LUT": {"lutram_luts": 1.0}}
 
@@ -79,7 +83,7 @@ def select_features(X: np.ndarray, y: np.ndarray, known: np.ndarray, names: list
     coefficient the designs cannot pin down does not generalize). Keeps the per-block
     constant."""
     chosen = [i for i, n in enumerate(names)
-              if (allowed is None or n in allowed) and np.any(X[:, i])]
+              if (allowed is None or n in allowed) and np.count_nonzero(X[:, i]) >= MIN_ROWS]
     best = loo_error(X[:, chosen], y, known)
     while len(chosen) > 1:
         trials = [(loo_error(X[:, [j for j in chosen if j != i]], y, known), i) for i in chosen
