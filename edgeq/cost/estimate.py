@@ -83,11 +83,10 @@ def plan_blocks(design, fam: dict) -> list[BlockCost]:
     blocks = [block_features(layer, fam) for layer in design.layers] + stream_blocks(design)
     for b in blocks:
         memory_features(b, fam)
-        soft = sum(a * w * n for a, w, n in b.multipliers if not dsp_tiles(a, w, fam))
-        if soft:
-            b.features["soft_mul_bits"] = soft
-            b.features["soft_muls"] = sum(n for a, w, n in b.multipliers
-                                          if not dsp_tiles(a, w, fam))
+        soft = [(a, w, n) for a, w, n in b.multipliers if not dsp_tiles(a, w, fam)]
+        if soft:  # an array of a x b partial-product bits summed by a + b wide adders
+            b.features["soft_mul_bits"] = sum(a * w * n for a, w, n in soft)
+            b.features["soft_mul_edge"] = sum((a + w) * n for a, w, n in soft)
         # a product split over several DSP tiles sums the partial products in logic
         split = sum((t - 1) * (a + w) * n for a, w, n in b.multipliers
                     if (t := dsp_tiles(a, w, fam)) > 1)
