@@ -59,6 +59,11 @@ def _fit(X: np.ndarray, y: np.ndarray, known: np.ndarray | None = None) -> np.nd
     return coef
 
 
+# A memory left in logic is registers (FF, with enables: no LUT) and a read multiplexer per
+# port (LUT, no state); designs whose memories have one read port cannot tell the two apart,
+# so each resource gets only its own.
+NOT_FOR = {"FF": {"ram_mux_bits", "mem_mux_bits", "lutram_luts"}, "LUT": {"ram_ff_bits"}}
+
 # A feature present in fewer training designs than this gets no coefficient (too few to pin it
 # down; it would fit their noise).
 MIN_ROWS = 3
@@ -102,7 +107,7 @@ def fit_resource(X: np.ndarray, y: np.ndarray, names: list[str], held: np.ndarra
     leave-one-out error there."""
     exact = EXACT.get(res, {})
     known = X @ np.array([exact.get(n, 0.0) for n in names])
-    allowed = set(names) - set(exact)
+    allowed = set(names) - set(exact) - NOT_FOR.get(res, set())
     tr = ~held
     cols = select_features(X[tr], y[tr], known[tr], names, allowed)
     coef = np.array([exact.get(n, 0.0) for n in names])

@@ -84,8 +84,9 @@ def plan_blocks(design, fam: dict) -> list[BlockCost]:
     for b in blocks:
         memory_features(b, fam)
         soft = [(a, w, n) for a, w, n in b.multipliers if not dsp_tiles(a, w, fam)]
-        if soft:  # an array of a x b partial-product bits summed by a + b wide adders
-            b.features["soft_mul_bits"] = sum(a * w * n for a, w, n in soft)
+        if soft:  # an array multiplier: one adder row per bit of the narrower operand
+            b.features["soft_mul_bits"] = sum(
+                (min(a, w) - 1) * (max(a, w) + 1) * n for a, w, n in soft)
             b.features["soft_mul_edge"] = sum((a + w) * n for a, w, n in soft)
         # a product split over several DSP tiles sums the partial products in logic
         split = sum((t - 1) * (a + w) * n for a, w, n in b.multipliers

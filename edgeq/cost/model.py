@@ -193,10 +193,14 @@ def block_features(layer, fam: dict) -> BlockCost:
             f["const_add_bits"] = sum(signed_bits(lo, hi) for lo, hi in live)
         else:
             del f["in_bits"]  # the weights' register is the ROM's read register
-            dsp = _mac(f, mults, _xw(p, "IN"), _xw(p, "W"), pe * simd, simd * p["IN_BITS"],
-                       pe * simd * acc, fam)
+            # the sum's adders are as wide as the products plus the carries they can
+            # produce, at most the accumulator
+            xw, ww = _xw(p, "IN"), _xw(p, "W")
+            dsp = _mac(f, mults, xw, ww, pe * simd, simd * p["IN_BITS"],
+                       pe * simd * min(acc, xw + ww + (simd - 1).bit_length()), fam)
             _decoders(f, p, "IN", simd)
-            _decoders(f, p, "W", pe * simd)
+            if nf * sf > 1:  # a single weight word is a constant: Yosys folds its decoders
+                _decoders(f, p, "W", pe * simd)
             _rom(blk, "weight_rom", nf * sf, pe * simd * p["W_BITS"], layer, "WEIGHT_FILE")
         f["acc_bits" + dsp] = pe * acc
         _rom(blk, "bias_rom", nf, pe * acc, layer, "BIAS_FILE")
@@ -209,7 +213,8 @@ def block_features(layer, fam: dict) -> BlockCost:
         if p["MODE"] == 0:
             _mac(f, mults, _xw(p, "IN"), _xw(p, "W"), pe * simd, pe * simd * p["IN_BITS"],
                  pe * simd * p["ACC_BITS"], fam)
-            _decoders(f, p, "W", pe * simd)
+            if cf * kf > 1:
+                _decoders(f, p, "W", pe * simd)
             _rom(blk, "weight_rom", cf * kf, pe * simd * p["W_BITS"], layer, "WEIGHT_FILE")
             _rom(blk, "bias_rom", cf, pe * p["ACC_BITS"], layer, "BIAS_FILE")
         else:
