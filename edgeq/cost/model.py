@@ -185,8 +185,9 @@ def block_features(layer, fam: dict) -> BlockCost:
         acc = p["ACC_BITS"]
         dsp = ""
         f["in_bits"] = simd * p["IN_BITS"]
-        if nf > 1:  # ping-pong input buffer
+        if nf > 1:  # ping-pong input buffer and its fill counters
             _ram(blk, "xbuf", 2 * sf, simd * p["IN_BITS"])
+            f["buffered"] = 1
         if layer.adder_graph is not None:
             g = layer.adder_graph
             live = g.ranges[g.n_inputs:]
