@@ -188,6 +188,8 @@ def block_features(layer, fam: dict) -> BlockCost:
         if nf > 1:  # ping-pong input buffer and its fill counters
             _ram(blk, "xbuf", 2 * sf, simd * p["IN_BITS"])
             f["buffered"] = 1
+        # fold counters (output fold, input fold, ROM address) and their wrap comparisons
+        f["counter_bits"] = sum((x - 1).bit_length() for x in (nf, sf, nf * sf))
         if layer.adder_graph is not None:
             g = layer.adder_graph
             live = g.ranges[g.n_inputs:]
