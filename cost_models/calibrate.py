@@ -135,7 +135,9 @@ def sweep(kind: str) -> list[dict]:
         # whose ROMs sit near the block-RAM / LUT-RAM boundaries
         for name, interval in [("mlp_int8_dyadic", 512), ("mlp_int4_fixed", 256),
                                ("cnn1d_int8", 192), ("mlp_e4m3", 256), ("rescnn_int8", 512),
-                               ("cnn1d_int8", 96), ("rescnn_int8", 256), ("rescnn_int8", 1024)]:
+                               ("cnn1d_int8", 96), ("rescnn_int8", 256), ("rescnn_int8", 1024),
+                               ("cnn1d_int8", 32), ("cnn1d_int8", 128), ("cnn1d_int8", 384),
+                               ("mlp_e4m3", 128)]:
             pts.append({"zoo": name, "interval": interval})
         for mw, mh, pe, simd, a, w in [(64, 16, 1, 4, "int4", "int4"), (32, 16, 2, 2, "int8", "int8"),
                                        (48, 24, 2, 4, "int6", "int4"), (96, 8, 1, 8, "int8", "int8")]:
