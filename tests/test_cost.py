@@ -117,9 +117,10 @@ def test_fpga_budget_prices_layers_by_width():
 
 # ----------------------------------------------------------- Yosys against the coefficients
 # One small design per family, none of them in the calibration sweep. DSP and BRAM must be
-# exact; LUT and FF within a tolerance just above the worst held-out error of the fit
-# (docs/COST_MODEL.md), so a regression of the model or of the generator fails.
-LUT_TOLERANCE, FF_TOLERANCE = 0.25, 0.25
+# exact; LUT within 20 % and FF within 15 % (the three are at most 12.9 % / 8.2 % off; the
+# held-out mean errors are 7.6-8.2 % / 5.1-13.0 %, docs/COST_MODEL.md), so a regression of
+# the model, of the generator or of Yosys fails.
+LUT_TOLERANCE, FF_TOLERANCE = 0.20, 0.15
 
 
 @pytest.mark.slow
