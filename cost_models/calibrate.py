@@ -1,16 +1,20 @@
 #!/usr/bin/env python3
-"""Calibrate edgeq's FPGA cost model on Yosys synthesis of generated layers.
+"""Calibrate edgeq's FPGA cost model on Yosys synthesis of generated designs.
 
-Sweeps single dense layers (widths, PE/SIMD, weight/activation formats, integer and minifloat)
-through the RTL generator and Yosys (``synth_xilinx``), records the measured cells next to the
-model's features, fits the coefficients by non-negative least squares on a training split and
-reports the errors on the held-out split. Writes ``cost_models/<family>.json`` (coefficients),
-``cost_models/<family>_measurements.jsonl`` (every synthesis, reused on the next run) and the
-validation section of ``docs/COST_MODEL.md``.
+Sweeps designs (single dense layers over widths, PE/SIMD, weight/activation formats, integer
+and minifloat; whole zoo models at several intervals) through the RTL generator and Yosys
+(``synth_xilinx`` / ``synth_ice40`` / ``synth_ecp5``), records the measured counts, the raw
+cell table and where Yosys mapped each memory, fits the LUT/FF coefficients on a training
+split and reports the errors on the held-out split (``fit.py``). Writes
+``cost_models/<family>.json`` (coefficients), ``cost_models/<family>_measurements.jsonl``
+(every synthesis, reused on the next run) and the validation section of
+``docs/COST_MODEL.md``.
 
-    python cost_models/calibrate.py [--sweep small|full] [--family xilinx7] [--jobs 1]
+    python cost_models/calibrate.py --family xilinx7|ice40|ecp5 --sweep SWEEP [--fit-only]
 
-Measurements are cached by design point, so an interrupted sweep resumes where it stopped.
+The stored calibration: xilinx7 = full + random (104 designs); ice40 and ecp5 = small + deep
++ zoo + more + random (74 each). Measurements are cached by design point, so an interrupted
+sweep resumes where it stopped; ``--sweep cached`` re-measures the file's own points.
 """
 
 import argparse
@@ -86,9 +90,10 @@ def synthesize(p: dict, family: str) -> dict:
 
 def sweep(kind: str) -> list[dict]:
     """Design points: (mw, mh, pe, simd, input format, weight format) or (zoo model, interval).
-    ``small`` (21), ``full`` (75: small's grid denser, two larger layers, deep ROMs, fully
+    ``small`` (21), ``full`` (76: small's grid denser, two larger layers, deep ROMs, fully
     parallel layers, whole models at several intervals), ``deep`` (full's deep ROM and fully
-    parallel points only), ``zoo`` and ``more`` (whole models, memory-boundary layers)."""
+    parallel points only, 8), ``zoo`` (5) and ``more`` (16: whole models at more intervals,
+    memory-boundary layers), ``random`` (24 seeded random dense layers)."""
     pts = []
 
     def add(mw, mh, pe, simd, a, w, seed=0):

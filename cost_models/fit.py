@@ -3,9 +3,12 @@
 Every measurement is a generated design; its features are the sum of its blocks' features
 (``edgeq.cost.estimate.plan_blocks``). LUT and FF are fitted separately by non-negative least
 squares on relative errors (each row divided by the measured value, so small designs count as
-much as large ones). A quarter of the designs is held out for validation: those whose key's
-SHA-1 is 0 mod 4, a split fixed by the design alone (not by the order of the sweep or by
-the fit), so adding designs never moves an old one between the halves.
+much as large ones), with the features chosen by backward elimination on the leave-one-out
+error of the training designs. A quarter of the designs is held out for validation: those
+whose key's SHA-1 is 0 mod 4, a split fixed by the design alone (not by the order of the sweep
+or by the fit), so adding designs never moves an old one between the halves. The DSP rule and
+the memory rule (block RAM / LUT-RAM / logic, ``edgeq.cost.memory``) are checked on every
+design against Yosys's own record.
 """
 
 import hashlib
