@@ -14,7 +14,7 @@ from edgeq.cli import main
 from edgeq.cost import DoesNotFit, estimate, estimate_design, fit_folding
 from edgeq.cost.autofold import candidate_intervals
 from edgeq.cost.budget import FPGABudget
-from edgeq.cost.memory import Memory, map_memory
+from edgeq.cost.memory import Memory, map_memory, rom_columns
 from edgeq.cost.model import devices, dsp_tiles, family_model
 from edgeq.ir import save
 from edgeq.resources import data_dir
@@ -68,6 +68,12 @@ def test_memory_mapping_follows_yosys_cost_rule():
     # ECP5: TRELLIS_DPR16X4 for small RAMs, 6 LUT sites each
     dpr = map_memory(Memory("xbuf", 8, 16, rom=False), ecp)
     assert dpr.kind == "distributed" and dpr.lut_sites == 6 * 4
+
+
+def test_rom_columns_count_distinct_functions_of_the_address():
+    assert rom_columns("0\n1\n2\n3\n", 2) == 2  # two address bits
+    assert rom_columns("f\nf\n", 4) == 0  # constant columns are wires
+    assert rom_columns("5\na\n", 4) == 1  # a column and its complement: one function
 
 
 def test_verdict_names_the_resource_over_capacity():

@@ -15,6 +15,8 @@ library (the ``memories`` section of ``cost_models/<family>.json``, transcribed 
 from dataclasses import dataclass
 from math import ceil
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class Memory:
@@ -32,16 +34,16 @@ class Memory:
 def rom_columns(text: str, width: int) -> int:
     """Distinct non-constant bit columns of a ROM (its memory file's hex words), a column and
     its complement counted once: in logic, every other column is a wire or an inverter."""
-    words = [int(w, 16) for w in text.split()]
-    seen, count = set(), 0
-    for b in range(width):
-        col = tuple((w >> b) & 1 for w in words)
-        if len(set(col)) < 2 or col in seen:
-            continue
-        seen.add(col)
-        seen.add(tuple(1 - x for x in col))
-        count += 1
-    return count
+    words = text.split()
+    if not words:
+        return 0
+    nbytes = (width + 7) // 8
+    raw = b"".join(int(w, 16).to_bytes(nbytes, "little") for w in words)
+    bits = np.unpackbits(np.frombuffer(raw, np.uint8).reshape(len(words), nbytes), axis=1,
+                         bitorder="little")[:, :width].T  # one row per bit column
+    bits = bits[bits.min(axis=1) != bits.max(axis=1)]
+    canonical = np.where(bits[:, :1] == 1, 1 - bits, bits)  # a column or its complement
+    return len(np.unique(canonical, axis=0)) if len(canonical) else 0
 
 
 @dataclass(frozen=True)
