@@ -1,16 +1,20 @@
 #!/usr/bin/env python3
-"""Calibrate edgeq's FPGA cost model on Yosys synthesis of generated layers.
+"""Calibrate edgeq's FPGA cost model on Yosys synthesis of generated designs.
 
-Sweeps single dense layers (widths, PE/SIMD, weight/activation formats, integer and minifloat)
-through the RTL generator and Yosys (``synth_xilinx``), records the measured cells next to the
-model's features, fits the coefficients by non-negative least squares on a training split and
-reports the errors on the held-out split. Writes ``cost_models/<family>.json`` (coefficients),
-``cost_models/<family>_measurements.jsonl`` (every synthesis, reused on the next run) and the
-validation section of ``docs/COST_MODEL.md``.
+Sweeps designs (single dense layers over widths, PE/SIMD, weight/activation formats, integer
+and minifloat; whole zoo models at several intervals) through the RTL generator and Yosys
+(``synth_xilinx`` / ``synth_ice40`` / ``synth_ecp5``), records the measured counts, the raw
+cell table and where Yosys mapped each memory, fits the LUT/FF coefficients on a training
+split and reports the errors on the held-out split (``fit.py``). Writes
+``cost_models/<family>.json`` (coefficients), ``cost_models/<family>_measurements.jsonl``
+(every synthesis, reused on the next run) and the validation section of
+``docs/COST_MODEL.md``.
 
-    python cost_models/calibrate.py [--sweep small|full] [--family xilinx7] [--jobs 1]
+    python cost_models/calibrate.py --family xilinx7|ice40|ecp5 --sweep SWEEP [--fit-only]
 
-Measurements are cached by design point, so an interrupted sweep resumes where it stopped.
+The stored calibration: xilinx7 = full + random (104 designs); ice40 and ecp5 = small + deep
++ zoo + more + random (74 each). Measurements are cached by design point, so an interrupted
+sweep resumes where it stopped; ``--sweep cached`` re-measures the file's own points.
 """
 
 import argparse
@@ -78,14 +82,18 @@ def synthesize(p: dict, family: str) -> dict:
         t0 = time.perf_counter()
         measured = synthesize_design(out, family)
         seconds = time.perf_counter() - t0
-    return {"measured": {k: measured[k] for k in ("LUT", "FF", "DSP", "BRAM")},
+    keys = ("LUT", "FF", "DSP", "BRAM", "LUT_logic", "LUTRAM", "CARRY")
+    return {"measured": {k: measured[k] for k in keys if k in measured},
+            "cells": measured["cells"], "memories": measured["memories"],
             "seconds": round(seconds, 1)}
 
 
 def sweep(kind: str) -> list[dict]:
-    """Design points: (mw, mh, pe, simd, input format, weight format). ``small`` (21), ``full``
-    (55: small's grid denser, two larger layers, deep ROMs, fully parallel layers), ``deep``
-    (full's deep ROM and fully parallel points only)."""
+    """Design points: (mw, mh, pe, simd, input format, weight format) or (zoo model, interval).
+    ``small`` (21), ``full`` (76: small's grid denser, two larger layers, deep ROMs, fully
+    parallel layers, whole models at several intervals), ``deep`` (full's deep ROM and fully
+    parallel points only, 8), ``zoo`` (5) and ``more`` (16: whole models at more intervals,
+    memory-boundary layers), ``random`` (24 seeded random dense layers)."""
     pts = []
 
     def add(mw, mh, pe, simd, a, w, seed=0):
@@ -116,17 +124,60 @@ def sweep(kind: str) -> list[dict]:
         for name, interval in [("mlp_int4_fixed", 64), ("mlp_int8_dyadic", 128),
                                ("mlp_e4m3", 64), ("cnn1d_int8", 64), ("rescnn_int8", 128)]:
             pts.append({"zoo": name, "interval": interval})
+    if kind == "random":
+        # seeded random dense layers: widths, foldings and formats the grids above miss
+        rng = np.random.default_rng(2026)
+        while len(pts) < 24:
+            mw, mh = (int(rng.choice(v)) for v in ([8, 12, 16, 24, 32, 48, 64], [4, 6, 8, 12, 16, 24]))
+            pe = int(rng.choice([d for d in range(1, mh + 1) if mh % d == 0]))
+            simd = int(rng.choice([d for d in range(1, mw + 1) if mw % d == 0]))
+            a, w = fmts[int(rng.integers(len(fmts)))]
+            if pe * simd > (16 if a.startswith("e") else 64) or pe * simd * mw * mh == 1:
+                continue
+            add(mw, mh, pe, simd, a, w, seed=100 + len(pts))
+    if kind in ("full", "more"):
+        # the same models folded slower (deep ROMs, buffers in block RAM) and dense layers
+        # whose ROMs sit near the block-RAM / LUT-RAM boundaries
+        for name, interval in [("mlp_int8_dyadic", 512), ("mlp_int4_fixed", 256),
+                               ("cnn1d_int8", 192), ("mlp_e4m3", 256), ("rescnn_int8", 512),
+                               ("cnn1d_int8", 96), ("rescnn_int8", 256), ("rescnn_int8", 1024),
+                               ("cnn1d_int8", 32), ("cnn1d_int8", 128), ("cnn1d_int8", 384),
+                               ("mlp_e4m3", 128)]:
+            pts.append({"zoo": name, "interval": interval})
+        for mw, mh, pe, simd, a, w in [(64, 16, 1, 4, "int4", "int4"), (32, 16, 2, 2, "int8", "int8"),
+                                       (48, 24, 2, 4, "int6", "int4"), (96, 8, 1, 8, "int8", "int8")]:
+            add(mw, mh, pe, simd, a, w, seed=13)
     return pts
 
 
 def load_measurements(path: Path) -> dict:
+    """Cached synthesis results by design point (the last of each; rows from before the cell
+    table was recorded are stale and measured again)."""
     out = {}
     if path.exists():
         for line in path.read_text().splitlines():
             if line.strip():
                 row = json.loads(line)
-                out[point_key(row["point"])] = row
+                if "cells" in row:
+                    out[point_key(row["point"])] = row
     return out
+
+
+def cached_points(path: Path) -> list[dict]:
+    """Every design point of a measurement file, stale rows included, in file order."""
+    seen = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            if line.strip():
+                p = json.loads(line)["point"]
+                seen.setdefault(point_key(p), p)
+    return list(seen.values())
+
+
+def compact(path: Path) -> None:
+    """Rewrite the measurement file with one current row per design point."""
+    rows = load_measurements(path)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows.values()))
 
 
 def measure_all(points: list[dict], family: str, path: Path) -> list[dict]:
@@ -145,13 +196,19 @@ def measure_all(points: list[dict], family: str, path: Path) -> list[dict]:
                 f.write(json.dumps(done[key]) + "\n")
             print(f"[{i + 1}/{len(points)}] {key}: {res}", flush=True)
         rows.append(done[key])
+    compact(path)
     return rows
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sweep", choices=("small", "full", "deep", "zoo"), default="small",
-                    help="deep / zoo: only full's block-RAM and shift-add / whole-model points")
+    ap.add_argument("--sweep", choices=("small", "full", "deep", "zoo", "more", "random", "cached"),
+                    default="small",
+                    help="deep / zoo / more: only full's block-RAM and shift-add / whole-model / "
+                         "extra multi-layer and memory-boundary points; random: 24 seeded random "
+                         "dense layers; "
+                         "cached: every point in the family's measurement file (re-measures "
+                         "stale rows)")
     ap.add_argument("--family", default="xilinx7", choices=("xilinx7", "ice40", "ecp5"))
     ap.add_argument("--measure-only", action="store_true", help="synthesize, do not fit")
     ap.add_argument("--fit-only", action="store_true",
@@ -161,7 +218,8 @@ def main(argv=None) -> int:
     if args.fit_only:
         rows = list(load_measurements(path).values())
     else:
-        rows = measure_all(sweep(args.sweep), args.family, path)
+        points = cached_points(path) if args.sweep == "cached" else sweep(args.sweep)
+        rows = measure_all(points, args.family, path)
     if args.measure_only:
         return 0
     from fit import fit_and_report

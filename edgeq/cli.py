@@ -319,8 +319,9 @@ def cmd_synth(args):
     console.print(f"synthesizing {args.folder} with Yosys for {dev['family']} ...")
     measured = synthesize_design(args.folder, dev["family"])
     console.print(synth_table(est, measured))
-    if measured.get("LUTRAM"):  # distributed RAM cells use LUTs too; the model excludes them
-        console.print(f"plus {measured['LUTRAM']} LUT-RAM cells (not in the LUT figures)")
+    if measured["LUT"] != measured["LUT_logic"]:
+        console.print(f"LUT counts LUT-RAM / shift-register / carry sites: {measured['LUT_logic']:,} "
+                      f"LUT cells + {measured['LUT'] - measured['LUT_logic']:,}")
     return 0
 
 

@@ -14,6 +14,7 @@ from edgeq.cli import main
 from edgeq.cost import DoesNotFit, estimate, estimate_design, fit_folding
 from edgeq.cost.autofold import candidate_intervals
 from edgeq.cost.budget import FPGABudget
+from edgeq.cost.memory import Memory, map_memory, rom_columns
 from edgeq.cost.model import devices, dsp_tiles, family_model
 from edgeq.ir import save
 from edgeq.resources import data_dir
@@ -49,6 +50,30 @@ def test_dsp_rule_follows_yosys_min_widths():
     assert dsp_tiles(5, 2, x7) == 0  # 7-bit product: logic
     assert dsp_tiles(9, 8, x7) == 1
     assert dsp_tiles(30, 17, x7) == 2  # wider than 25 bits: split
+
+
+def test_memory_mapping_follows_yosys_cost_rule():
+    """Cases Yosys decided in the calibration sweep (cost_models/*_measurements.jsonl)."""
+    ice, x7, ecp = (family_model(f)["memories"] for f in ("ice40", "xilinx7", "ecp5"))
+    # iCE40: an EBR costs 64 points; a RAM's bits cost 1 each in logic, a ROM's 1/16
+    assert map_memory(Memory("xbuf", 16, 8, rom=False), ice).kind == "block"  # 128 > 66
+    assert map_memory(Memory("xbuf", 8, 8, rom=False), ice).kind == "logic"  # 64 < 66
+    assert map_memory(Memory("w", 32, 8, rom=True), ice).kind == "logic"
+    assert map_memory(Memory("w", 128, 64, rom=True), ice).bram == 4  # 256x16 EBRs side by side
+    # 7-series: ROM bits cost 1/64 in logic; RAMs go to LUT-RAM (RAM32M: 4 LUTs)
+    assert map_memory(Memory("w", 128, 64, rom=True), x7).kind == "logic"
+    assert map_memory(Memory("w", 2048, 8, rom=True), x7).bram == 1
+    lutram = map_memory(Memory("xbuf", 4, 64, rom=False), x7)
+    assert lutram.kind == "distributed" and lutram.lut_sites == 4 * 11
+    # ECP5: TRELLIS_DPR16X4 for small RAMs, 6 LUT sites each
+    dpr = map_memory(Memory("xbuf", 8, 16, rom=False), ecp)
+    assert dpr.kind == "distributed" and dpr.lut_sites == 6 * 4
+
+
+def test_rom_columns_count_distinct_functions_of_the_address():
+    assert rom_columns("0\n1\n2\n3\n", 2) == 2  # two address bits
+    assert rom_columns("f\nf\n", 4) == 0  # constant columns are wires
+    assert rom_columns("5\na\n", 4) == 1  # a column and its complement: one function
 
 
 def test_verdict_names_the_resource_over_capacity():
@@ -97,22 +122,29 @@ def test_fpga_budget_prices_layers_by_width():
 
 
 # ----------------------------------------------------------- Yosys against the coefficients
-# The issue's goals are 10 % (LUT) and 15 % (FF); the model does not reach them yet (held-out
-# MAPE in docs/COST_MODEL.md), so this guards the accuracy it has: a regression beyond the
-# published errors fails. Tighten to the goals when the model gets there.
-LUT_TOLERANCE, FF_TOLERANCE = 0.25, 0.25
+# One small design per family, none of them in the calibration sweep. DSP and BRAM must be
+# exact; LUT within 20 % and FF within 15 % (the three are at most 12.9 % / 8.2 % off; the
+# held-out mean errors are 7.6-8.2 % / 5.1-13.0 %, docs/COST_MODEL.md), so a regression of
+# the model, of the generator or of Yosys fails.
+LUT_TOLERANCE, FF_TOLERANCE = 0.20, 0.15
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("point", [
-    {"mw": 16, "mh": 8, "pe": 2, "simd": 2, "in_fmt": "int8", "w_fmt": "int4", "seed": 21},
-    {"mw": 8, "mh": 8, "pe": 2, "simd": 4, "in_fmt": "e3m2", "w_fmt": "e3m2", "seed": 22},
+@pytest.mark.parametrize("device, point", [
+    ("xc7a35t", {"mw": 16, "mh": 8, "pe": 2, "simd": 2, "in_fmt": "int8", "w_fmt": "int4",
+                 "seed": 21}),
+    ("ice40up5k", {"mw": 24, "mh": 8, "pe": 2, "simd": 4, "in_fmt": "int6", "w_fmt": "int3",
+                   "seed": 22}),
+    ("lfe5u-25f", {"mw": 8, "mh": 8, "pe": 2, "simd": 4, "in_fmt": "e3m2", "w_fmt": "e3m2",
+                   "seed": 23}),
 ])
-def test_synthesis_matches_the_stored_model(point):
+def test_synthesis_matches_the_stored_model(device, point):
     sys.path.insert(0, str(data_dir("cost_models")))
     from calibrate import dense_graph, synthesize
 
-    measured = synthesize(point, "xilinx7")["measured"]
+    measured = synthesize(point, devices()[device]["family"])["measured"]
     g = dense_graph(point["mw"], point["mh"], point["in_fmt"], point["w_fmt"], point["seed"])
-    est = estimate(g, "xc7a35t", {"fc": {"pe": point["pe"], "simd": point["simd"]}}).totals
+    est = estimate(g, device, {"fc": {"pe": point["pe"], "simd": point["simd"]}}).totals
     assert est["DSP"] == measured["DSP"] and est["BRAM"] == measured["BRAM"], (est, measured)
     assert abs(est["LUT"] - measured["LUT"]) <= LUT_TOLERANCE * measured["LUT"], (est, measured)
     assert abs(est["FF"] - measured["FF"]) <= FF_TOLERANCE * measured["FF"], (est, measured)

@@ -4,6 +4,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..ir import Graph
+from .memory import Memory
 from .model import (
     RESOURCES,
     BlockCost,
@@ -12,10 +13,11 @@ from .model import (
     device_info,
     dsp_tiles,
     family_model,
+    memory_features,
     stream_features,
 )
 
-_STREAM = re.compile(r"^\s*(edgeq_width_conv|edgeq_fork|edgeq_fifo|edgeq_axis_out)\s*#\((.*?)\)\s*u_")
+_STREAM = re.compile(r"^\s*(edgeq_width_conv|edgeq_fork|edgeq_fifo|edgeq_axis_out)\s*#\((.*?)\)\s*u_(\w+)")
 
 
 @dataclass
@@ -60,16 +62,19 @@ def stream_blocks(design) -> list[BlockCost]:
         m = _STREAM.match(line)
         if not m:
             continue
-        kind, p = m.group(1), _params(m.group(2))
+        kind, p, instance = m.group(1), _params(m.group(2)), m.group(3)
         if kind == "edgeq_width_conv":
             f = stream_features("conv", p["BITS"] * max(p["IN_ELEMS"], p["OUT_ELEMS"]))
         elif kind == "edgeq_fifo":
-            f = stream_features("fifo", p["WIDTH"], p["DEPTH"])
+            f = stream_features("fifo", p["WIDTH"])
         elif kind == "edgeq_fork":
             f = stream_features("fork", 2 * p["WIDTH"])
         else:
             f = stream_features("out", p["ELEMS"] * p["BITS"])
-        out.append(BlockCost(kind.removeprefix("edgeq_"), "", kind, None, None, 0, f))
+        blk = BlockCost(instance, "", kind, None, None, 0, f)
+        if kind == "edgeq_fifo":
+            blk.memories.append(Memory("mem", p["DEPTH"], p["WIDTH"], False))
+        out.append(blk)
     return out
 
 
@@ -77,11 +82,12 @@ def plan_blocks(design, fam: dict) -> list[BlockCost]:
     """Every block of the design with its features (soft multiplier bits included)."""
     blocks = [block_features(layer, fam) for layer in design.layers] + stream_blocks(design)
     for b in blocks:
-        soft = sum(a * w * n for a, w, n in b.multipliers if not dsp_tiles(a, w, fam))
-        if soft:
-            b.features["soft_mul_bits"] = soft
-            b.features["soft_muls"] = sum(n for a, w, n in b.multipliers
-                                          if not dsp_tiles(a, w, fam))
+        memory_features(b, fam)
+        soft = [(a, w, n) for a, w, n in b.multipliers if not dsp_tiles(a, w, fam)]
+        if soft:  # an array multiplier: one adder row per bit of the narrower operand
+            b.features["soft_mul_bits"] = sum(
+                (min(a, w) - 1) * (max(a, w) + 1) * n for a, w, n in soft)
+            b.features["soft_mul_edge"] = sum((a + w) * n for a, w, n in soft)
         # a product split over several DSP tiles sums the partial products in logic
         split = sum((t - 1) * (a + w) * n for a, w, n in b.multipliers
                     if (t := dsp_tiles(a, w, fam)) > 1)

@@ -7,21 +7,21 @@ block's parameters in two parts:
 
 * DSP and block RAM by the rules Yosys applies: every multiplier whose product is at least the
   family's minimum width goes to DSP slices (split into tiles of the slice's operand widths);
-  a ROM goes to block RAM when it is deeper than a LUT-RAM and large enough (thresholds per
-  family, checked against synthesis);
+  every memory (weight / bias / multiplier ROMs, input buffers, line buffers, FIFOs) goes to
+  block RAM, LUT-RAM or logic by Yosys's own cost comparison (``edgeq.cost.memory``);
 * LUT and FF as a linear function of structural features (multiplier bits left in logic,
   adder bits, constant shift-add bits, requantization lanes, minifloat decoders/encoders,
-  buffers, ROM bits in LUTs), with coefficients fitted on Yosys synthesis of generated layers
+  memories in logic, LUT-RAM sites), with coefficients fitted on Yosys synthesis of generated layers
   (``cost_models/calibrate.py``) and stored in ``cost_models/<family>.json``.
 """
 
 import json
 from dataclasses import dataclass, field
 from functools import cache
-from math import ceil
 
 from ..backends.rtl.adder_graph import signed_bits
 from ..resources import data_dir
+from .memory import Memory, map_memory, rom_columns
 
 RESOURCES = ("LUT", "FF", "DSP", "BRAM")
 
@@ -93,37 +93,82 @@ class BlockCost:
     cycles: int
     features: dict = field(default_factory=dict)
     multipliers: list = field(default_factory=list)  # (a_bits, b_bits, count)
-    roms: list = field(default_factory=list)  # (words, width) of each ROM
+    memories: list = field(default_factory=list)  # Memory of each ROM / RAM
+    mappings: list = field(default_factory=list)  # where Yosys puts each (memory_features)
     resources: dict = field(default_factory=dict)
 
 
-def _rom(words: int, width: int, f: dict, fam: dict, roms: list, layer, param: str) -> None:
-    """A ROM: block RAM when big enough, else LUTs; nothing when every word is the same
-    (a single word, no bias, equal multipliers: Yosys folds the constant)."""
+# Every memory the generator writes is read through a register, of the data or of the address
+# (bias / multiplier ROMs, FIFOs, GAP sums), which Yosys merges into a block-RAM read port.
+def _rom(blk: "BlockCost", name: str, words: int, width: int, layer, param: str) -> None:
+    """A ROM; nothing when every word is the same (no bias, equal multipliers: Yosys folds
+    the constant)."""
     text = layer.memories.get(str(layer.params.get(param, "")).strip('"'))
-    if words <= 1 or (text is not None and len(set(text.split())) <= 1):
+    columns = None if text is None else rom_columns(text, width)
+    if words <= 1 or width < 1 or columns == 0:
         return
-    roms.append((words, width))
-    if in_bram(words, width, fam):
-        return  # counted in BRAM
-    # a LUT per output bit and per LUT-depth of words (the read multiplexer grows with both)
-    f["rom_lut"] = f.get("rom_lut", 0) + width * ceil(words / fam["lut_rom_depth"])
-    f["rom_width"] = f.get("rom_width", 0) + width
+    blk.memories.append(Memory(name, words, width, True, columns=columns))
 
 
-def _requant(f: dict, p: dict, lanes: int, mults: list, acc: int) -> None:
+def _ram(blk: "BlockCost", name: str, words: int, width: int, read_ports: int = 1) -> None:
+    blk.memories.append(Memory(name, words, width, False, read_ports))
+
+
+def memory_features(blk: "BlockCost", fam: dict) -> None:
+    """Map the block's memories as Yosys would; add the features of those left in logic or
+    put in LUT-RAM (block RAM is counted in BRAM)."""
+    f = blk.features
+    blk.mappings = [map_memory(m, fam["memories"]) for m in blk.memories]
+    for m, mp in zip(blk.memories, blk.mappings):
+        if mp.kind == "logic" and m.rom:
+            # random constants: every bit is a function of the address; one LUT per bit while
+            # the address fits a LUT, then growing with the ROM's bits (ABC cannot compress
+            # random contents: about one LUT6 per 13 bits)
+            cols = m.width if m.columns is None else m.columns
+            _add(f, "rom_lut", cols * -(-m.words // fam["lut_rom_depth"]))
+            _add(f, "rom_bits", m.words * cols)
+            _add(f, "rom_width", m.width)
+        elif mp.kind == "logic":  # registers and a read multiplexer per port
+            _add(f, "ram_ff_bits", m.words * m.width)
+            _add(f, "ram_mux_bits", m.words * m.width * m.read_ports)
+        else:  # a block RAM keeps the read register inside, a LUT-RAM in FFs beside it
+            if mp.kind == "distributed":
+                _add(f, "lutram_luts", mp.lut_sites)
+            _add(f, f"{'lutram' if mp.kind == 'distributed' else 'bram'}_width",
+                 m.width * m.read_ports)
+            if mp.mux_bits:
+                _add(f, "mem_mux_bits", mp.mux_bits)
+
+
+def _add(f: dict, key: str, value) -> None:
+    f[key] = f.get(key, 0) + value
+
+
+def _requant(f: dict, p: dict, lanes: int, mults: list, acc: int, fam: dict) -> None:
     mul = p.get("MUL_BITS", 1)
     mults.append((acc, mul + 1, lanes))
-    if p.get("OUT_MF"):
-        f["mf_encode"] = f.get("mf_encode", 0) + lanes * (acc + mul)
-    else:
-        f["requant"] = f.get("requant", 0) + lanes * (acc + mul)
-    f["out_bits"] = f.get("out_bits", 0) + lanes * p.get("OUT_BITS", 8)
+    # a product in one DSP slice takes its pipeline register with it (split products do not)
+    dsp = "_dsp" if dsp_tiles(acc, mul + 1, fam) == 1 else ""
+    _add(f, "requant" + dsp, lanes * (acc + mul))
+    if p.get("OUT_MF"):  # leading-one search and normalizing shift over the product
+        _add(f, "mf_encode", lanes * (acc + mul) * (acc + mul).bit_length())
+    _add(f, "out_bits", lanes * p.get("OUT_BITS", 8))
+
+
+def _mac(f: dict, mults: list, a: int, b: int, count: int, operand_bits: int, sum_bits: int,
+         fam: dict) -> str:
+    """``count`` products of a x b bits summed into ``sum_bits`` adder bits; operand registers
+    go into the DSP slices with products that fit one slice. Returns the feature suffix."""
+    mults.append((a, b, count))
+    dsp = "_dsp" if dsp_tiles(a, b, fam) == 1 else ""
+    _add(f, "operand_bits" + dsp, operand_bits)
+    _add(f, "dot_add_bits" + dsp, sum_bits)
+    return dsp
 
 
 def _decoders(f: dict, p: dict, prefix: str, count: int) -> None:
-    if p.get(f"{prefix}_MF"):
-        f["mf_decode"] = f.get("mf_decode", 0) + count * _xw(p, prefix)
+    if p.get(f"{prefix}_MF"):  # mantissa shifted by the exponent: E stages of XW muxes
+        _add(f, "mf_decode", count * _xw(p, prefix) * p[f"{prefix}_E"])
 
 
 def block_features(layer, fam: dict) -> BlockCost:
@@ -132,112 +177,104 @@ def block_features(layer, fam: dict) -> BlockCost:
     fold = layer.fold
     blk = BlockCost(layer.name, layer.node.name, layer.module, fold.pe if fold else None,
                     fold.simd if fold else None, layer.cycles)
-    f, mults, roms = blk.features, blk.multipliers, blk.roms
+    f, mults = blk.features, blk.multipliers
     f["blocks"] = 1
     if layer.module == "edgeq_mvu":
         pe, simd = p["PE"], p["SIMD"]
         nf, sf = p["MH"] // pe, p["MW"] // simd
         acc = p["ACC_BITS"]
+        dsp = ""
         f["in_bits"] = simd * p["IN_BITS"]
-        if nf > 1:
-            f["buffer_bits"] = 2 * p["MW"] * p["IN_BITS"]
+        if nf > 1:  # ping-pong input buffer and its fill counters
+            _ram(blk, "xbuf", 2 * sf, simd * p["IN_BITS"])
+            f["buffered"] = 1
+        # fold counters (output fold, input fold, ROM address) and their wrap comparisons
+        f["counter_bits"] = sum((x - 1).bit_length() for x in (nf, sf, nf * sf))
         if layer.adder_graph is not None:
             g = layer.adder_graph
             live = g.ranges[g.n_inputs:]
             f["const_add_bits"] = sum(signed_bits(lo, hi) for lo, hi in live)
         else:
+            del f["in_bits"]  # the weights' register is the ROM's read register
+            # the sum's adders are as wide as the products plus the carries they can
+            # produce, at most the accumulator
             xw, ww = _xw(p, "IN"), _xw(p, "W")
-            mults.append((xw, ww, pe * simd))
-            f["dot_add_bits"] = pe * simd * acc
-            f["weight_reg_bits"] = pe * simd * p["W_BITS"] if nf * sf > 1 else 0
+            dsp = _mac(f, mults, xw, ww, pe * simd, simd * p["IN_BITS"],
+                       pe * simd * min(acc, xw + ww + (simd - 1).bit_length()), fam)
             _decoders(f, p, "IN", simd)
-            _decoders(f, p, "W", pe * simd)
-            _rom(nf * sf, pe * simd * p["W_BITS"], f, fam, roms, layer, "WEIGHT_FILE")
-        f["acc_bits"] = pe * acc
-        _rom(nf, pe * acc, f, fam, roms, layer, "BIAS_FILE")
-        _rom(nf, pe * p["MUL_BITS"], f, fam, roms, layer, "MUL_FILE")
-        _requant(f, p, pe, mults, acc)
+            if nf * sf > 1:  # a single weight word is a constant: Yosys folds its decoders
+                _decoders(f, p, "W", pe * simd)
+            _rom(blk, "weight_rom", nf * sf, pe * simd * p["W_BITS"], layer, "WEIGHT_FILE")
+        f["acc_bits" + dsp] = pe * acc
+        _rom(blk, "bias_rom", nf, pe * acc, layer, "BIAS_FILE")
+        _rom(blk, "mul_rom", nf, pe * p["MUL_BITS"], layer, "MUL_FILE")
+        _requant(f, p, pe, mults, acc, fam)
     elif layer.module == "edgeq_vvu":
         pe, simd, cf = p["PE"], p["SIMD"], p["C"] // p["PE"]
         kf = p["K"] // simd
-        f["in_bits"] = pe * simd * p["IN_BITS"]
         _decoders(f, p, "IN", pe * simd)
         if p["MODE"] == 0:
-            mults.append((_xw(p, "IN"), _xw(p, "W"), pe * simd))
-            _decoders(f, p, "W", pe * simd)
-            _rom(cf * kf, pe * simd * p["W_BITS"], f, fam, roms, layer, "WEIGHT_FILE")
-            _rom(cf, pe * p["ACC_BITS"], f, fam, roms, layer, "BIAS_FILE")
+            _mac(f, mults, _xw(p, "IN"), _xw(p, "W"), pe * simd, pe * simd * p["IN_BITS"],
+                 pe * simd * p["ACC_BITS"], fam)
+            if cf * kf > 1:
+                _decoders(f, p, "W", pe * simd)
+            _rom(blk, "weight_rom", cf * kf, pe * simd * p["W_BITS"], layer, "WEIGHT_FILE")
+            _rom(blk, "bias_rom", cf, pe * p["ACC_BITS"], layer, "BIAS_FILE")
+        else:
+            f["in_bits"] = pe * simd * p["IN_BITS"]
         if p["MODE"] == 1:  # max: comparators
             f["dot_add_bits"] = pe * simd * p["IN_BITS"]
             f["acc_bits"] = pe * p["IN_BITS"]
             f["out_bits"] = pe * p["OUT_BITS"]
         else:
-            f["dot_add_bits"] = pe * simd * p["ACC_BITS"]
+            if p["MODE"] != 0:  # average: a sum
+                f["dot_add_bits"] = pe * simd * p["ACC_BITS"]
             f["acc_bits"] = pe * p["ACC_BITS"]
-            _rom(cf, pe * p["MUL_BITS"], f, fam, roms, layer, "MUL_FILE")
-            _requant(f, p, pe, mults, p["ACC_BITS"])
+            _rom(blk, "mul_rom", cf, pe * p["MUL_BITS"], layer, "MUL_FILE")
+            _requant(f, p, pe, mults, p["ACC_BITS"], fam)
     elif layer.module == "edgeq_gap":
         pe = p["PE"]
         f["in_bits"] = pe * p["IN_BITS"]
         _decoders(f, p, "IN", pe)
         f["dot_add_bits"] = pe * p["ACC_BITS"]
-        f["buffer_bits"] = p["C"] * p["ACC_BITS"]  # per-channel sums
-        _rom(p["C"] // pe, pe * p["MUL_BITS"], f, fam, roms, layer, "MUL_FILE")
-        _requant(f, p, pe, mults, p["ACC_BITS"])
+        _ram(blk, "sums", p["C"] // pe, pe * p["ACC_BITS"])  # channel sums
+        _rom(blk, "mul_rom", p["C"] // pe, pe * p["MUL_BITS"], layer, "MUL_FILE")
+        _requant(f, p, pe, mults, p["ACC_BITS"], fam)
     elif layer.module == "edgeq_add":
         pe = p["PE"]
-        f["in_bits"] = pe * (p["A_BITS"] + p["B_BITS"])
-        mults.append((p["A_BITS"] + 1, p["K_BITS"] + 1, pe))
-        mults.append((p["B_BITS"] + 1, p["K_BITS"] + 1, pe))
-        f["dot_add_bits"] = pe * p["ACC_BITS"]
-        _rom(p["C"] // pe, 2 * pe * p["K_BITS"], f, fam, roms, layer, "K_FILE")
-        _rom(p["C"] // pe, pe * p["MUL_BITS"], f, fam, roms, layer, "MUL_FILE")
-        _requant(f, p, pe, mults, p["ACC_BITS"])
+        for x in ("A", "B"):  # each input times its alignment multiplier, then one sum
+            _mac(f, mults, p[f"{x}_BITS"] + 1, p["K_BITS"] + 1, pe,
+                 pe * (p[f"{x}_BITS"] + p["K_BITS"]), pe * p["ACC_BITS"], fam)
+        _rom(blk, "k_rom", p["C"] // pe, 2 * pe * p["K_BITS"], layer, "K_FILE")
+        _rom(blk, "mul_rom", p["C"] // pe, pe * p["MUL_BITS"], layer, "MUL_FILE")
+        _requant(f, p, pe, mults, p["ACC_BITS"], fam)
     elif layer.module == "edgeq_swg":
-        # circular line buffer of KH + SH rows, LANES read ports
-        rows = p["KH"] + p["SH"]
-        f["buffer_bits"] = rows * p["W"] * p["C"] * p["BITS"]
+        # circular line buffer of KH + SH rows, LANES read ports; global pixel counters
+        del f["blocks"]
+        f["windows"] = 1
+        words = (p["KH"] + p["SH"]) * p["W"] * p["C"] // p["G"]
+        _ram(blk, "mem", 1 << max(words - 1, 0).bit_length(), p["G"] * p["BITS"],
+             read_ports=p["LANES"])
         f["window_read_bits"] = p["LANES"] * p["G"] * p["BITS"]
         f["out_bits"] = p["LANES"] * p["G"] * p["BITS"]
+        # per lane: the read address (base + pixel offset) and the in-image comparisons
+        coord = (p["H"] + 2 * p["PH"] + p["KH"]).bit_length() + (
+            p["W"] + 2 * p["PW"] + p["KW"]).bit_length()
+        f["window_addr_bits"] = p["LANES"] * (max(words - 1, 1).bit_length() + coord)
     return blk
 
 
-def stream_features(kind: str, bits: int, depth: int = 2) -> dict:
-    """Gearboxes, forks, FIFOs and the output port: registers of the stream width."""
-    if kind == "fifo":
-        return {"blocks": 1, "buffer_bits": depth * bits}
-    return {"blocks": 1, "out_bits": bits}
+def stream_features(kind: str, bits: int) -> dict:
+    """Gearboxes, forks and the output port: registers of the stream width (a FIFO's storage
+    is its memory)."""
+    return {"streams": 1} if kind == "fifo" else {"streams": 1, "out_bits": bits}
 
 
 def block_resources(blk: BlockCost, fam: dict) -> dict:
+    """LUT and FF from the block's features (soft multipliers among them, see
+    ``estimate.plan_blocks``), DSP and BRAM by the rules."""
     lut = sum(fam["lut"].get(k, 0.0) * v for k, v in blk.features.items())
     ff = sum(fam["ff"].get(k, 0.0) * v for k, v in blk.features.items())
-    dsp = 0
-    for a, b, n in blk.multipliers:
-        tiles = dsp_tiles(a, b, fam)
-        if tiles:
-            dsp += tiles * n
-        else:  # soft multiplier
-            lut += fam["lut"].get("soft_mul_bits", 0.0) * a * b * n
-    bram = sum(bram_blocks(w, d, fam) for w, d in blk.roms)
+    dsp = sum(dsp_tiles(a, b, fam) * n for a, b, n in blk.multipliers)
+    bram = sum(m.bram for m in blk.mappings)
     return {"LUT": lut, "FF": ff, "DSP": dsp, "BRAM": bram}
-
-
-def in_bram(words: int, width: int, fam: dict) -> bool:
-    """Whether Yosys puts a ROM in block RAM: deep enough, or big enough and not too shallow."""
-    b = fam["bram"]
-    if words <= 1:
-        return False
-    return words >= b["deep"] or (words > b["min_depth"] and words * width >= b["min_bits"])
-
-
-def bram_blocks(words: int, width: int, fam: dict) -> int:
-    b = fam["bram"]
-    if not in_bram(words, width, fam):
-        return 0
-    # the widest aspect ratio that holds the depth, as many in parallel as the width needs
-    for depth, w in sorted(b["shapes"], key=lambda s: s[0]):
-        if depth >= words:
-            return ceil(width / w)
-    depth, w = max(b["shapes"], key=lambda s: s[0])
-    return ceil(words / depth) * ceil(width / w)
