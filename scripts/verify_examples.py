@@ -118,7 +118,9 @@ def variants(target: str, graph, folder: Path) -> list[tuple[str, dict]]:
                 ("auto", {"fold": "auto"}),
                 ("fold file PE=SIMD=1", {"fold": heavy_fold_file(graph, folder)})]
     if target == "hls":
-        return [("style=parallel", {"style": "parallel"}), ("style=stream", {"style": "stream"})]
+        return [("style=parallel, fully parallel",
+                 {"style": "parallel", "max_multipliers": str(10 ** 9)}),
+                ("style=stream, auto", {"style": "stream"})]
     if target == "hls4ml":
         return [("io_parallel", {"io_type": "io_parallel"})]
     return [("host + qemu", {})]
@@ -194,7 +196,9 @@ def write_doc(rows: list[dict], samples: int, done: bool):
         "golden. RTL: fully parallel (`--fold auto` with unlimited multipliers), `auto` "
         "(at most 4096 multipliers), and a fold file setting PE = SIMD = 1 on the first layer "
         "(the others folded to its interval); simulated by cocotb + Verilator with random "
-        "valid gaps and ready stalls. MCU: host gcc build and Cortex-M4 under QEMU (both "
+        "valid gaps and ready stalls. HLS: the parallel-arrays style fully parallel and the "
+        "AXI-Stream style with `auto` folding (at most 4096 multipliers), g++ C-simulation. "
+        "MCU: host gcc build and Cortex-M4 under QEMU (both "
         "counted in the outputs). `refused` is a backend declining a model outside its "
         "documented reach (hls4ml: only power-of-two fixed point, averages over power-of-two "
         "windows; RTL/HLS: no TFLite double rounding); `refused (bridge)` is an op edgeq's "
