@@ -110,8 +110,9 @@ def _rom(blk: "BlockCost", name: str, words: int, width: int, layer, param: str)
     blk.memories.append(Memory(name, words, width, True, columns=columns))
 
 
-def _ram(blk: "BlockCost", name: str, words: int, width: int, read_ports: int = 1) -> None:
-    blk.memories.append(Memory(name, words, width, False, read_ports))
+def _ram(blk: "BlockCost", name: str, words: int, width: int, read_ports: int = 1,
+         srst: bool = False) -> None:
+    blk.memories.append(Memory(name, words, width, False, read_ports, srst=srst))
 
 
 def memory_features(blk: "BlockCost", fam: dict) -> None:
@@ -253,8 +254,9 @@ def block_features(layer, fam: dict) -> BlockCost:
         del f["blocks"]
         f["windows"] = 1
         words = (p["KH"] + p["SH"]) * p["W"] * p["C"] // p["G"]
+        # a read outside the image gives zero: a synchronous reset of the read register
         _ram(blk, "mem", 1 << max(words - 1, 0).bit_length(), p["G"] * p["BITS"],
-             read_ports=p["LANES"])
+             read_ports=p["LANES"], srst=True)
         f["window_read_bits"] = p["LANES"] * p["G"] * p["BITS"]
         f["out_bits"] = p["LANES"] * p["G"] * p["BITS"]
         # per lane: the read address (base + pixel offset) and the in-image comparisons
