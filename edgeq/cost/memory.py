@@ -9,9 +9,11 @@ RAM, plus two points per point of emulation score: one per read port that does n
 write port's address; for a RAM in a block RAM whose write port cannot hand a separate read
 port the old word on a same-cycle write (iCE40 SB_RAM40_4K, ECP5 DP16KD / PDPW16KD), three
 for emulating read-first behaviour in soft logic plus three per read port for the
-transparency logic that comes with it; and per read port with a synchronous reset (the
-window buffers' zero padding) what the RAM lacks (two to emulate the reset, one to fix its
-priority against the read enable). This module reproduces that arithmetic for the memories
+transparency logic that comes with it, unless ``memory_dff`` proved that the reads never
+hit the word being written (it does for the window buffers, whose reader stays behind the
+writer, when it runs before ``alumacc``: only in ``synth_ice40 -dsp``); and per read port
+with a synchronous reset (the window buffers' zero padding) what the RAM lacks (two to
+emulate the reset, one to fix its priority against the read enable). This module reproduces that arithmetic for the memories
 the RTL generator writes (one write port at most, read ports without wide widths), with each
 family's RAM library (the ``memories`` section of ``cost_models/<family>.json``, transcribed from Yosys's
 ``brams*.txt`` / ``lutrams*.txt``), so the block-RAM count is the one synthesis gets.
@@ -35,6 +37,7 @@ class Memory:
     sync_read: bool = True  # read data registered in the block (a block RAM port can take it)
     columns: int | None = None  # a ROM's distinct non-constant bit columns (None: width)
     srst: bool = False  # read ports zeroed by a synchronous reset gated by the read enable
+    collision_free: bool = False  # reads provably never address the word being written
 
 
 def rom_columns(text: str, width: int) -> int:
@@ -62,9 +65,11 @@ class Mapping:
     mux_bits: int = 0  # read-multiplexer bits outside the RAM cells (mult_a deep)
 
 
-def _geometry(mem: Memory, ram: dict) -> tuple[float, int, int, int] | None:
+def _geometry(mem: Memory, ram: dict, proven: bool = False
+              ) -> tuple[float, int, int, int] | None:
     """Cheapest geometry of ``mem`` in library RAM ``ram``: (cost, instances, depth blocks,
-    read replicas), or None if the RAM cannot hold it."""
+    read replicas), or None if the RAM cannot hold it. ``proven``: the synthesis flow proves
+    a collision-free memory's reads never collide with its write."""
     if mem.rom and not ram.get("rom", True):
         return None  # prune_rom
     if ram["read"] == "sync" and not mem.sync_read:
@@ -79,9 +84,11 @@ def _geometry(mem: Memory, ram: dict) -> tuple[float, int, int, int] | None:
         return None
     # emulation score (two cost points each): a point per read port; a RAM in a block RAM
     # without old-data reads gets read-first emulation (3) and its transparency logic (3 per
-    # read port); a synchronous reset the RAM cannot do as asked (2 or 1 per read port)
+    # read port) unless its reads are proven never to collide with the write; a synchronous
+    # reset the RAM cannot do as asked (2 or 1 per read port)
     score = mem.read_ports
-    if not mem.rom and ram.get("read_first_emu", False):
+    if (not mem.rom and ram.get("read_first_emu", False)
+            and not (mem.collision_free and proven)):
         score += 3 + 3 * mem.read_ports
     if mem.srst:
         score += ram.get("srst_emu", 0) * mem.read_ports
@@ -113,7 +120,7 @@ def map_memory(mem: Memory, lib: dict) -> Mapping:
                                          else lib["logic_cost_ram"]))
     best, choice = logic, None
     for ram in lib["rams"]:
-        g = _geometry(mem, ram)
+        g = _geometry(mem, ram, lib.get("early_memory_dff", False))
         if g is not None and g[0] < best:
             best, choice = g[0], (ram, g)
     if choice is None:
