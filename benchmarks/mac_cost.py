@@ -15,7 +15,6 @@ Writes the table to docs/COST_MODEL.md (section "Minifloat vs integer") and docs
 """
 
 import argparse
-import copy
 import sys
 import tempfile
 from pathlib import Path
@@ -39,15 +38,12 @@ def design(fmt: str):
 
 def model_figures(fmt: str) -> dict:
     from edgeq.cost.estimate import estimate_design
-    from edgeq.cost.model import family_model
+    from edgeq.cost.model import family_model, without_dsp
 
     _, d = design(fmt)
     dev = {"name": "xilinx7", "family": "xilinx7", "LUT": 1, "FF": 1, "DSP": 1, "BRAM": 1}
     with_dsp = estimate_design(d, dev).totals
-    fam = family_model("xilinx7")
-    soft = copy.deepcopy(fam)
-    soft["dsp"]["min_product"] = 10 ** 9  # every multiplier in logic
-    no_dsp = estimate_design(d, dev, soft).totals
+    no_dsp = estimate_design(d, dev, without_dsp(family_model("xilinx7"))).totals
     return {"dsp": with_dsp["DSP"] / MACS, "lut_dsp": with_dsp["LUT"] / MACS,
             "lut_nodsp": no_dsp["LUT"] / MACS}
 

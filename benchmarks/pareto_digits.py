@@ -21,7 +21,6 @@ the section "Accuracy against LUTs" of docs/COST_MODEL.md and a section of docs/
 """
 
 import argparse
-import copy
 import json
 import os
 import sys
@@ -145,12 +144,11 @@ def graph_of(point: dict):
 
 # ------------------------------------------------------------------ hardware
 def logic_only(family: str) -> dict:
-    """The family's coefficients with every multiplier priced as logic (no DSP slices)."""
-    from edgeq.cost.model import family_model
+    """The family's coefficients with every multiplier priced as logic (no DSP slices) and
+    memories mapped as the flow without DSPs maps them."""
+    from edgeq.cost.model import family_model, without_dsp
 
-    fam = copy.deepcopy(family_model(family))
-    fam["dsp"]["min_product"] = 10 ** 9
-    return fam
+    return without_dsp(family_model(family))
 
 
 def hardware(graph, interval: int) -> dict:

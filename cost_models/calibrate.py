@@ -12,8 +12,8 @@ split and reports the errors on the held-out split (``fit.py``). Writes
 
     python cost_models/calibrate.py --family xilinx7|ice40|ecp5 --sweep SWEEP [--fit-only]
 
-The stored calibration: xilinx7 = full + random (104 designs); ice40 and ecp5 = small + deep
-+ zoo + more + random (74 each). Measurements are cached by design point, so an interrupted
+The stored calibration: xilinx7 = full + random (104 designs); ice40 = small + deep + zoo +
+more + random + digits (84); ecp5 = small + deep + zoo + more + random (74). Measurements are cached by design point, so an interrupted
 sweep resumes where it stopped; ``--sweep cached`` re-measures the file's own points.
 """
 
@@ -54,8 +54,9 @@ def dense_graph(mw: int, mh: int, in_fmt: str, w_fmt: str, seed: int = 0):
 
 
 def point_key(p: dict) -> str:
-    if "zoo" in p:
-        return "{zoo}_interval{interval}".format(**p)
+    if "zoo" in p or "design" in p:
+        return "{}_interval{}".format(p.get("zoo") or p["design"], p["interval"]) + (
+            "_nodsp" if p.get("nodsp") else "")
     return "{mw}x{mh}_pe{pe}_simd{simd}_{in_fmt}_{w_fmt}_s{seed}".format(**p)
 
 
@@ -66,8 +67,20 @@ def point_design(p: dict) -> tuple:
         from edgeq import zoo
 
         return zoo.all_models()[p["zoo"]], {"interval": str(p["interval"])}
+    if "design" in p:
+        from edgeq.ir import load
+
+        return load(HERE / "designs" / f"{p['design']}.edgeq"), {"interval": str(p["interval"])}
     graph = dense_graph(p["mw"], p["mh"], p["in_fmt"], p["w_fmt"], p["seed"])
     return graph, {"fold": {"fc": {"pe": p["pe"], "simd": p["simd"]}}}
+
+
+def point_family(p: dict, fam: dict) -> dict:
+    """The family model as the point is synthesized: a ``nodsp`` point keeps every multiplier
+    in logic (synth_ice40 without -dsp, -nodsp elsewhere)."""
+    from edgeq.cost.model import without_dsp
+
+    return without_dsp(fam) if p.get("nodsp") else fam
 
 
 def synthesize(p: dict, family: str) -> dict:
@@ -80,7 +93,7 @@ def synthesize(p: dict, family: str) -> dict:
         out = Path(tmp) / "d"
         build(graph, "rtl", out, **options)
         t0 = time.perf_counter()
-        measured = synthesize_design(out, family)
+        measured = synthesize_design(out, family, nodsp=p.get("nodsp", False))
         seconds = time.perf_counter() - t0
     keys = ("LUT", "FF", "DSP", "BRAM", "LUT_logic", "LUTRAM", "CARRY")
     return {"measured": {k: measured[k] for k in keys if k in measured},
@@ -93,7 +106,8 @@ def sweep(kind: str) -> list[dict]:
     ``small`` (21), ``full`` (76: small's grid denser, two larger layers, deep ROMs, fully
     parallel layers, whole models at several intervals), ``deep`` (full's deep ROM and fully
     parallel points only, 8), ``zoo`` (5) and ``more`` (16: whole models at more intervals,
-    memory-boundary layers), ``random`` (24 seeded random dense layers)."""
+    memory-boundary layers), ``random`` (24 seeded random dense layers), ``digits`` (10:
+    trained digits CNNs, with and without DSP slices)."""
     pts = []
 
     def add(mw, mh, pe, simd, a, w, seed=0):
@@ -147,6 +161,13 @@ def sweep(kind: str) -> list[dict]:
         for mw, mh, pe, simd, a, w in [(64, 16, 1, 4, "int4", "int4"), (32, 16, 2, 2, "int8", "int8"),
                                        (48, 24, 2, 4, "int6", "int4"), (96, 8, 1, 8, "int8", "int8")]:
             add(mw, mh, pe, simd, a, w, seed=13)
+    if kind == "digits":
+        # the digits CNN trained in five formats (benchmarks/pareto_digits.py, the models
+        # stored in cost_models/designs) at its Pareto interval, multipliers in DSP slices
+        # and in logic: 9-lane line buffers on both sides of the block-RAM boundary
+        for fmt in ("int4", "int5", "int6", "e2m1", "e2m2"):
+            for nodsp in (False, True):
+                pts.append({"design": f"digits_cnn_{fmt}", "interval": 2048, "nodsp": nodsp})
     return pts
 
 
@@ -202,11 +223,12 @@ def measure_all(points: list[dict], family: str, path: Path) -> list[dict]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sweep", choices=("small", "full", "deep", "zoo", "more", "random", "cached"),
+    ap.add_argument("--sweep", choices=("small", "full", "deep", "zoo", "more", "random", "digits",
+                             "cached"),
                     default="small",
                     help="deep / zoo / more: only full's block-RAM and shift-add / whole-model / "
                          "extra multi-layer and memory-boundary points; random: 24 seeded random "
-                         "dense layers; "
+                         "dense layers; digits: trained digits CNNs, DSPs on and off; "
                          "cached: every point in the family's measurement file (re-measures "
                          "stale rows)")
     ap.add_argument("--family", default="xilinx7", choices=("xilinx7", "ice40", "ecp5"))

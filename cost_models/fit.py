@@ -22,7 +22,7 @@ from scipy.optimize import nnls
 
 
 def design_features(point: dict, fam: dict) -> dict:
-    from calibrate import point_design
+    from calibrate import point_design, point_family
 
     from edgeq.backends.rtl import generate
     from edgeq.cost.estimate import plan_blocks
@@ -30,7 +30,7 @@ def design_features(point: dict, fam: dict) -> dict:
     graph, options = point_design(point)
     design = generate(graph, options)
     total: dict = {}
-    for b in plan_blocks(design, fam):
+    for b in plan_blocks(design, point_family(point, fam)):
         for k, v in b.features.items():
             total[k] = total.get(k, 0) + v
     return total
@@ -38,7 +38,7 @@ def design_features(point: dict, fam: dict) -> dict:
 
 def predicted_rules(point: dict, fam: dict) -> dict:
     """DSP and BRAM by the model's rules (no fitted coefficients involved)."""
-    from calibrate import point_design
+    from calibrate import point_design, point_family
 
     from edgeq.backends.rtl import generate
     from edgeq.cost.estimate import estimate_design
@@ -46,7 +46,8 @@ def predicted_rules(point: dict, fam: dict) -> dict:
     graph, options = point_design(point)
     design = generate(graph, options)
     est = estimate_design(design, {"name": fam["family"], "family": fam["family"],
-                                   "LUT": 1, "FF": 1, "DSP": 1, "BRAM": 1})
+                                   "LUT": 1, "FF": 1, "DSP": 1, "BRAM": 1},
+                          point_family(point, fam))
     return est.totals
 
 
@@ -215,7 +216,7 @@ def recorded_kind(cell: str) -> str:
 def memory_agreement(rows: list[dict], fam: dict) -> list[tuple]:
     """Memories whose predicted mapping differs from the one Yosys recorded:
     (design, memory, words x width, ports, predicted, recorded)."""
-    from calibrate import point_design, point_key
+    from calibrate import point_design, point_family, point_key
 
     from edgeq.backends.rtl import generate
     from edgeq.cost.estimate import plan_blocks
@@ -229,7 +230,7 @@ def memory_agreement(rows: list[dict], fam: dict) -> list[tuple]:
         for name, cell in r["memories"].items():
             parts = name.split(".")
             recorded[(parts[0].removeprefix("u_"), parts[-1])] = recorded_kind(cell)
-        for b in plan_blocks(generate(graph, options), fam):
+        for b in plan_blocks(generate(graph, options), point_family(r["point"], fam)):
             for m, mp in zip(b.memories, b.mappings):
                 got = recorded.get((b.name, m.name), "absent")
                 if got != mp.kind and not (got == "absent" and mp.kind == "logic"):

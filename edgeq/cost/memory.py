@@ -5,10 +5,17 @@ costs ``width * words`` times 1/16 for a ROM and 1 for a RAM (its ``-logic-cost-
 ``-logic-cost-ram`` defaults, truncated to an integer), a library RAM costs its ``cost`` per
 instance (``repl`` instances side by side for the width, ``mult_a`` deep for the depth),
 plus half a point per bit of read multiplexer and write demultiplexer it needs outside the
-RAM, plus two points per emulated feature (one per read port that does not share a write
-port's address). This module reproduces that arithmetic for the memories the RTL generator
-writes (one write port at most, read ports without wide widths), with each family's RAM
-library (the ``memories`` section of ``cost_models/<family>.json``, transcribed from Yosys's
+RAM, plus two points per point of emulation score: one per read port that does not share a
+write port's address; for a RAM in a block RAM whose write port cannot hand a separate read
+port the old word on a same-cycle write (iCE40 SB_RAM40_4K, ECP5 DP16KD / PDPW16KD), three
+for emulating read-first behaviour in soft logic plus three per read port for the
+transparency logic that comes with it, unless ``memory_dff`` proved that the reads never
+hit the word being written (it does for the window buffers, whose reader stays behind the
+writer, when it runs before ``alumacc``: only in ``synth_ice40 -dsp``); and per read port
+with a synchronous reset (the window buffers' zero padding) what the RAM lacks (two to
+emulate the reset, one to fix its priority against the read enable). This module reproduces that arithmetic for the memories
+the RTL generator writes (one write port at most, read ports without wide widths), with each
+family's RAM library (the ``memories`` section of ``cost_models/<family>.json``, transcribed from Yosys's
 ``brams*.txt`` / ``lutrams*.txt``), so the block-RAM count is the one synthesis gets.
 """
 
@@ -29,6 +36,8 @@ class Memory:
     read_ports: int = 1
     sync_read: bool = True  # read data registered in the block (a block RAM port can take it)
     columns: int | None = None  # a ROM's distinct non-constant bit columns (None: width)
+    srst: bool = False  # read ports zeroed by a synchronous reset gated by the read enable
+    collision_free: bool = False  # reads provably never address the word being written
 
 
 def rom_columns(text: str, width: int) -> int:
@@ -56,9 +65,11 @@ class Mapping:
     mux_bits: int = 0  # read-multiplexer bits outside the RAM cells (mult_a deep)
 
 
-def _geometry(mem: Memory, ram: dict) -> tuple[float, int, int, int] | None:
+def _geometry(mem: Memory, ram: dict, proven: bool = False
+              ) -> tuple[float, int, int, int] | None:
     """Cheapest geometry of ``mem`` in library RAM ``ram``: (cost, instances, depth blocks,
-    read replicas), or None if the RAM cannot hold it."""
+    read replicas), or None if the RAM cannot hold it. ``proven``: the synthesis flow proves
+    a collision-free memory's reads never collide with its write."""
     if mem.rom and not ram.get("rom", True):
         return None  # prune_rom
     if ram["read"] == "sync" and not mem.sync_read:
@@ -71,7 +82,17 @@ def _geometry(mem: Memory, ram: dict) -> tuple[float, int, int, int] | None:
     repl_port = ceil(mem.read_ports / read_slots)
     if repl_port > 1 and not ram.get("replicate", True):
         return None
-    emu = 2 * mem.read_ports + ram.get("ram_emu", 0) * (not mem.rom)
+    # emulation score (two cost points each): a point per read port; a RAM in a block RAM
+    # without old-data reads gets read-first emulation (3) and its transparency logic (3 per
+    # read port) unless its reads are proven never to collide with the write; a synchronous
+    # reset the RAM cannot do as asked (2 or 1 per read port)
+    score = mem.read_ports
+    if (not mem.rom and ram.get("read_first_emu", False)
+            and not (mem.collision_free and proven)):
+        score += 3 + 3 * mem.read_ports
+    if mem.srst:
+        score += ram.get("srst_emu", 0) * mem.read_ports
+    emu = 2 * score
     byte = ram.get("byte", 0)
     best = None
     dbits = ram["widths"]
@@ -99,7 +120,7 @@ def map_memory(mem: Memory, lib: dict) -> Mapping:
                                          else lib["logic_cost_ram"]))
     best, choice = logic, None
     for ram in lib["rams"]:
-        g = _geometry(mem, ram)
+        g = _geometry(mem, ram, lib.get("early_memory_dff", False))
         if g is not None and g[0] < best:
             best, choice = g[0], (ram, g)
     if choice is None:

@@ -15,6 +15,7 @@ block's parameters in two parts:
   (``cost_models/calibrate.py``) and stored in ``cost_models/<family>.json``.
 """
 
+import copy
 import json
 from dataclasses import dataclass, field
 from functools import cache
@@ -33,6 +34,16 @@ def family_model(family: str) -> dict:
         raise FileNotFoundError(f"no cost model for FPGA family {family!r} ({path}); run "
                                 "cost_models/calibrate.py --family " + family)
     return json.loads(path.read_text())
+
+
+def without_dsp(fam: dict) -> dict:
+    """The family as synthesized with every multiplier in logic (synth_ice40 without -dsp,
+    -nodsp elsewhere): no product reaches a DSP slice, and synth_ice40 then merges memory
+    registers only after alumacc, too late to prove a window buffer collision-free."""
+    fam = copy.deepcopy(fam)
+    fam["dsp"]["min_product"] = 10 ** 9
+    fam["memories"]["early_memory_dff"] = False
+    return fam
 
 
 @cache
@@ -110,8 +121,12 @@ def _rom(blk: "BlockCost", name: str, words: int, width: int, layer, param: str)
     blk.memories.append(Memory(name, words, width, True, columns=columns))
 
 
-def _ram(blk: "BlockCost", name: str, words: int, width: int, read_ports: int = 1) -> None:
-    blk.memories.append(Memory(name, words, width, False, read_ports))
+def _ram(blk: "BlockCost", name: str, words: int, width: int, read_ports: int = 1,
+         window: bool = False) -> None:
+    """A RAM; ``window``: a line buffer, whose reads are zeroed by a synchronous reset outside
+    the image and never address the word being written (the reader stays behind the writer)."""
+    blk.memories.append(Memory(name, words, width, False, read_ports, srst=window,
+                               collision_free=window))
 
 
 def memory_features(blk: "BlockCost", fam: dict) -> None:
@@ -254,7 +269,7 @@ def block_features(layer, fam: dict) -> BlockCost:
         f["windows"] = 1
         words = (p["KH"] + p["SH"]) * p["W"] * p["C"] // p["G"]
         _ram(blk, "mem", 1 << max(words - 1, 0).bit_length(), p["G"] * p["BITS"],
-             read_ports=p["LANES"])
+             read_ports=p["LANES"], window=True)
         f["window_read_bits"] = p["LANES"] * p["G"] * p["BITS"]
         f["out_bits"] = p["LANES"] * p["G"] * p["BITS"]
         # per lane: the read address (base + pixel offset) and the in-image comparisons
