@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from edgeq import golden
 from edgeq.golden.fused import _ROUNDINGS as FUSED_ROUNDINGS
 from edgeq.golden.fused import exact_dtype
-from edgeq.golden.interpreter import EXECUTE
+from edgeq.golden.interpreter import EXECUTE, exact_float
 from edgeq.ir import GraphBuilder
 from edgeq.numerics import IntType, MinifloatType, Overflow, Rounding
 
@@ -343,30 +343,39 @@ def test_fused_products_at_the_edges_of_float_exactness(data):
     draw = data.draw
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     in_type, w_type = draw(int_types(2, 16)), draw(int_types(2, 16))
-    fan_in = draw(st.integers(1, 16))
-    weight = random_tensor(rng, w_type, (4, fan_in), extremes=0.5)
+    conv = draw(st.booleans())  # a conv may take its product in float32, scaled after
+    channels = draw(st.integers(1, 4)) if conv else draw(st.integers(1, 16))
+    shape = (3, 3, channels) if conv else (channels,)
+    weight = random_tensor(rng, w_type, (4, 2, 2, channels) if conv else (4, channels),
+                           extremes=0.5)
     weight[0], weight[1] = w_type.hi, w_type.lo
     B = draw(st.integers(2, 31))
     b = GraphBuilder("float_edges", "dyadic", B)
-    x = b.input((fan_in,), in_type, 1.0)
-    acc_top = magnitude(in_type) * magnitude(w_type) * fan_in
+    x = b.input(shape, in_type, 1.0)
+    acc_top = magnitude(in_type) * magnitude(w_type) * weight[0].size
     rounding = draw(st.sampled_from(list(FUSED_ROUNDINGS)))
     for form in ("dyadic", "fixed"):
         out = draw(int_types(2, 16))
         k = round(math.log2(acc_top / magnitude(out))) + draw(st.integers(-2, 2))
-        b.dense(x, weight, rng.integers(-acc_top // 4, acc_top // 4, 4, endpoint=True), w_type,
-                2.0**-max(k, 4 - B) * rng.uniform(0.5, 2.0, 4) if form == "dyadic"
-                else 2.0**-k, out, 1.0, relu=draw(st.booleans()), rounding=rounding,
-                requant=form)
+        getattr(b, "conv" if conv else "dense")(
+            x, weight, rng.integers(-acc_top // 4, acc_top // 4, 4, endpoint=True), w_type,
+            2.0**-max(k, 4 - B) * rng.uniform(0.5, 2.0, 4) if form == "dyadic" else 2.0**-k,
+            out, 1.0, relu=draw(st.booleans()), rounding=rounding, requant=form)
     graph = b.build()
-    batch = random_tensor(rng, in_type, (8, fan_in), 0.5)
+    batch = random_tensor(rng, in_type, (8, *shape), 0.5)
     batch[0], batch[1] = in_type.hi, in_type.lo
     assert_golden_equals_reference(graph, batch)
-    FUSED_DTYPES.update(str(exact_dtype(node)) for node in graph.nodes[1:])
+    FUSED_DTYPES.update(f"{type(node).__name__} {exact_dtype(node)} {exact_float(node.acc_bits)}"
+                        for node in graph.nodes[1:])
 
 
 def test_fused_edges_reach_every_product_type():
-    """The test above reaches float32, float64 and integer products (not only one of them)."""
+    """The test above reaches float32, float64 and integer products, and convolutions whose
+    float32 product is scaled into float64 (not only one of these)."""
     if not FUSED_DTYPES:
         test_fused_products_at_the_edges_of_float_exactness()
-    assert {"<class 'numpy.float32'>", "<class 'numpy.float64'>", "None"} <= FUSED_DTYPES
+    f32, f64 = "<class 'numpy.float32'>", "<class 'numpy.float64'>"
+    reached = {" ".join(t.split()[1:]) for t in FUSED_DTYPES}
+    assert {f"{f32} {f32}", f"{f64} {f64}", f"{f64} {f32}"} <= reached
+    assert any(t.split()[1] == "None" for t in FUSED_DTYPES)  # the integer path
+    assert f"Conv {f64} {f32}" in FUSED_DTYPES

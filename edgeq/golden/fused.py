@@ -31,7 +31,8 @@ _SIGNIFICAND_BITS = {np.float32: 24, np.float64: 53}
 class FusedLayer:
     """``weight`` (the node's weight times ``M / 2**c`` per output channel, in ``dtype``),
     ``offset`` (``b * M / 2**c`` plus the rounding offset, per output channel), the rounding
-    function and the clamp bounds."""
+    function and the clamp bounds. With ``scale`` (``M / 2**c`` per output channel) the
+    weight stays integer in a narrower float and the product is scaled after it."""
 
     dtype: type
     weight: np.ndarray
@@ -39,6 +40,7 @@ class FusedLayer:
     round: np.ufunc
     lo: float
     hi: float
+    scale: np.ndarray | None = None
 
 
 def exact_dtype(node: Node):
@@ -60,9 +62,11 @@ def exact_dtype(node: Node):
     return None
 
 
-def fuse(node: Node, weight: np.ndarray) -> FusedLayer | None:
+def fuse(node: Node, weight: np.ndarray, products=None) -> FusedLayer | None:
     """The fused form of ``node`` (Dense or Conv) whose ``weight`` has output channels first,
-    or None when it would not be exact."""
+    or None when it would not be exact. ``products``: a narrower float type exact for the
+    accumulator alone (see ``golden.interpreter.exact_float``) in which to take the product,
+    scaling it after into the wider type the requantization needs."""
     dtype = exact_dtype(node)
     if dtype is None:
         return None
@@ -70,18 +74,27 @@ def fuse(node: Node, weight: np.ndarray) -> FusedLayer | None:
     # M / 2**c, b * M / 2**c and W * M / 2**c are exact in float64 (M < 2**31, |b*M| and
     # |W*M| below the product bound); the bound makes them exact in ``dtype`` too
     scale = rq.multiplier.astype(np.float64) * np.ldexp(1.0, -rq.shift)
-    shaped = scale.reshape((-1,) + (1,) * (weight.ndim - 1))
     half, round_ = _ROUNDINGS[rq.rounding]
     bias = 0 if node.bias is None else node.bias.astype(np.float64) * scale
+    offset = np.broadcast_to(bias + half, scale.shape).astype(dtype)
     lo, hi = int_range(node.out.dtype.bits, node.out.dtype.signed)
-    return FusedLayer(dtype, (weight.astype(np.float64) * shaped).astype(dtype),
-                      (np.broadcast_to(bias + half, scale.shape)).astype(dtype), round_,
-                      float(max(lo, 0) if rq.relu else lo), float(hi))
+    lo = float(max(lo, 0) if rq.relu else lo)
+    if products is not None and np.dtype(products).itemsize < np.dtype(dtype).itemsize:
+        return FusedLayer(dtype, weight.astype(products), offset, round_, lo, float(hi), scale)
+    shaped = scale.reshape((-1,) + (1,) * (weight.ndim - 1))
+    return FusedLayer(dtype, (weight.astype(np.float64) * shaped).astype(dtype), offset,
+                      round_, lo, float(hi))
 
 
-def finish(fused: FusedLayer, values: np.ndarray, offset: np.ndarray) -> np.ndarray:
-    """Requantize ``values = x @ fused.weight`` in place (``offset``: ``fused.offset`` laid
-    out like a row of ``values``)."""
-    values += offset
-    fused.round(values, out=values)
-    return np.clip(values, fused.lo, fused.hi, out=values)
+def finish(fused: FusedLayer, values: np.ndarray, offset: np.ndarray, scale=None,
+           wide: np.ndarray | None = None) -> np.ndarray:
+    """Requantize ``values = x @ fused.weight`` in place (``offset`` and ``scale``:
+    ``fused.offset`` and ``fused.scale`` laid out like a row of ``values``; ``wide``: a
+    temporary of ``values``' shape in ``fused.dtype`` when the product is scaled after)."""
+    if fused.scale is None:
+        wide = values
+    else:
+        np.multiply(values, scale, out=wide)
+    wide += offset
+    fused.round(wide, out=wide)
+    return np.clip(wide, fused.lo, fused.hi, out=values)

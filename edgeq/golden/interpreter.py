@@ -242,7 +242,7 @@ def _conv_products(node: Conv, x, dtype, matrix, slot=None):
     out = None if slot is None else _scratch((rows, c_out), matrix.dtype, slot)
     if g <= EXPANDED_GROUPS:  # one copy into (N*S, k*C) and one product
         cols = _scratch((rows, prod(w.shape[1 + nd:])), dtype, "cols")
-        np.copyto(cols.reshape(w.shape), w)
+        _copy_windows(cols.reshape(w.shape), w, nd)
         return np.matmul(cols, matrix, out=out), out_shape
     # (N, *S, *k, G, C/G) -> (G, N*S, k*C/G), one product per group
     w = np.moveaxis(w.reshape(w.shape[:-1] + (g, -1)), -2, 1 + nd)
@@ -252,6 +252,17 @@ def _conv_products(node: Conv, x, dtype, matrix, slot=None):
         return acc, out_shape
     np.copyto(out, acc)
     return out, out_shape
+
+
+def _copy_windows(dst: np.ndarray, windows: np.ndarray, nd: int) -> None:
+    """``dst[...] = windows`` (``(N, *S, *k, C)``). With one channel the whole copy's inner
+    loop would run over a kernel row only; one copy per kernel offset runs over output rows."""
+    if windows.shape[-1] != 1:
+        np.copyto(dst, windows)
+        return
+    for offset in product(*(range(k) for k in windows.shape[1 + nd:-1])):
+        at = (slice(None),) * (1 + nd) + offset
+        np.copyto(dst[at], windows[at])
 
 
 def _conv(node: Conv, x, graph, cache=None):
@@ -264,10 +275,16 @@ def _conv(node: Conv, x, graph, cache=None):
 
 
 def _conv_fused(node: Conv, x, fused: FusedLayer):
-    out, out_shape = _conv_products(node, x, fused.dtype, fused.weight, f"out:{node.name}")
+    out, out_shape = _conv_products(node, x, fused.weight.dtype, fused.weight,
+                                    f"out:{node.name}")
     flat = out.reshape(out_shape[0], -1)
-    finish(fused, flat, _per_element_of(fused.offset.tobytes(), fused.offset.dtype.str,
-                                        flat.shape[1] // fused.offset.size))
+    positions = flat.shape[1] // fused.offset.size
+    if fused.scale is None:
+        finish(fused, flat, per_element_cached(fused.offset, positions))
+    else:
+        finish(fused, flat, per_element_cached(fused.offset, positions),
+               per_element_cached(fused.scale, positions),
+               _scratch(flat.shape, fused.dtype, "wide"))
     return out.reshape(out_shape + (-1,))
 
 
@@ -304,7 +321,11 @@ EXECUTE = {Dense: _dense, Conv: _conv, Pool: _pool, GlobalAvgPool: _global_avgpo
 
 def _fused_form(node: Node) -> FusedLayer | bool:
     """``node`` with its requantization folded into its product (``fused``), or False."""
-    fused = fuse(node, node.weight) if isinstance(node, (Dense, Conv)) else None
+    if not isinstance(node, (Dense, Conv)):
+        return False
+    # a conv's window copy costs most: keep it in the narrowest exact type, scale after
+    fused = fuse(node, node.weight, exact_float(node.acc_bits) if isinstance(node, Conv)
+                 else None)
     if fused is None:
         return False
     matrix = fused.weight.T if isinstance(node, Dense) else _conv_matrix(fused.weight,
