@@ -86,15 +86,14 @@ def fuse(node: Node, weight: np.ndarray, products=None) -> FusedLayer | None:
                       round_, lo, float(hi))
 
 
-def finish(fused: FusedLayer, values: np.ndarray, offset: np.ndarray, scale=None,
-           wide: np.ndarray | None = None) -> np.ndarray:
-    """Requantize ``values = x @ fused.weight`` in place (``offset`` and ``scale``:
-    ``fused.offset`` and ``fused.scale`` laid out like a row of ``values``; ``wide``: a
-    temporary of ``values``' shape in ``fused.dtype`` when the product is scaled after)."""
+def finish(fused: FusedLayer, values: np.ndarray, wide: np.ndarray | None = None) -> np.ndarray:
+    """Requantize ``values = x @ fused.weight`` in place (``fused.offset`` and ``fused.scale``
+    laid out like a row of ``values``; ``wide``: a temporary of ``values``' shape in
+    ``fused.dtype`` when the product is scaled after)."""
     if fused.scale is None:
         wide = values
     else:
-        np.multiply(values, scale, out=wide)
-    wide += offset
+        np.multiply(values, fused.scale, out=wide)
+    wide += fused.offset
     fused.round(wide, out=wide)
     return np.clip(wide, fused.lo, fused.hi, out=values)

@@ -208,7 +208,7 @@ def _dense(node: Dense, x, graph, cache=None):
 def _dense_fused(node: Dense, x, fused: FusedLayer):
     out = _scratch((len(x), node.weight.shape[0]), fused.dtype, f"out:{node.name}")
     np.matmul(np.asarray(x, fused.dtype), fused.weight, out=out)
-    return finish(fused, out, fused.offset)
+    return finish(fused, out)
 
 
 def _expanded_weights(weight: np.ndarray, groups: int) -> np.ndarray:
@@ -278,13 +278,7 @@ def _conv_fused(node: Conv, x, fused: FusedLayer):
     out, out_shape = _conv_products(node, x, fused.weight.dtype, fused.weight,
                                     f"out:{node.name}")
     flat = out.reshape(out_shape[0], -1)
-    positions = flat.shape[1] // fused.offset.size
-    if fused.scale is None:
-        finish(fused, flat, per_element_cached(fused.offset, positions))
-    else:
-        finish(fused, flat, per_element_cached(fused.offset, positions),
-               per_element_cached(fused.scale, positions),
-               _scratch(flat.shape, fused.dtype, "wide"))
+    finish(fused, flat, None if fused.scale is None else _scratch(flat.shape, fused.dtype, "wide"))
     return out.reshape(out_shape + (-1,))
 
 
@@ -328,9 +322,13 @@ def _fused_form(node: Node) -> FusedLayer | bool:
                  else None)
     if fused is None:
         return False
-    matrix = fused.weight.T if isinstance(node, Dense) else _conv_matrix(fused.weight,
-                                                                          node.groups)
-    return replace(fused, weight=matrix)
+    if isinstance(node, Dense):
+        return replace(fused, weight=fused.weight.T)
+    # per-channel constants over a whole flattened sample (see ``per_element``)
+    positions = prod(node.out.shape[:-1])
+    return replace(fused, weight=_conv_matrix(fused.weight, node.groups),
+                   offset=per_element(fused.offset, positions),
+                   scale=None if fused.scale is None else per_element(fused.scale, positions))
 
 
 FUSED = {Dense: _dense_fused, Conv: _conv_fused}

@@ -68,17 +68,13 @@ def product_bits(acc_bits: int, multiplier_bits: int, shift) -> int:
 
 # Every rounding as one add before the shift: ``(v + 2**(c-1) + base + extra(v, c)) >> c``,
 # ``extra`` a correction that depends on v's sign or on the parity of ``v >> c`` (None: no
-# half, i.e. the add is ``extra`` alone)
-def _sign_mask(v, c):
-    return v >> 63  # -1 where v < 0, else 0
-
-
+# half, i.e. the add is ``extra`` alone); ``v >> 63`` is -1 where v < 0, else 0
 _ONE_ADD = {
     Rounding.FLOOR: (None, None),
     Rounding.TOWARD_ZERO: (None, lambda v, c: (v >> 63) & ((np.int64(1) << c) - 1)),
     Rounding.HALF_UP: (0, None),
     Rounding.HALF_DOWN: (-1, None),
-    Rounding.HALF_AWAY: (0, _sign_mask),  # ties toward -inf below zero
+    Rounding.HALF_AWAY: (0, lambda v, c: v >> 63),  # ties toward -inf below zero
     Rounding.HALF_TOWARD_ZERO: (-1, lambda v, c: (v >> 63) & 1),  # ties toward +inf below 0
     Rounding.HALF_EVEN: (-1, lambda v, c: (v >> c) & 1),  # ties up when v >> c is odd
 }
