@@ -20,8 +20,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edgeq import golden
-from edgeq.golden.fused import _ROUNDINGS as FUSED_ROUNDINGS
-from edgeq.golden.fused import exact_dtype
 from edgeq.golden.interpreter import EXECUTE, exact_float
 from edgeq.ir import GraphBuilder
 from edgeq.numerics import IntType, MinifloatType, Overflow, Rounding
@@ -39,7 +37,7 @@ MINIFLOATS = [MinifloatType(2, 1), MinifloatType(3, 2), MinifloatType(2, 3), Min
               MinifloatType(5, 2, special="ieee"), MinifloatType(3, 2, signed=False),
               MinifloatType(3, 2, bias=1)]
 ROUNDINGS = list(Rounding)
-FUSED_DTYPES = set()  # product types the fused-edges test reached
+COMPILED_FORMS = set()  # (op, product type, compiled) the compiled-edges test reached
 OVERFLOWS = list(Overflow)
 
 
@@ -336,46 +334,64 @@ def test_fixed_point_products_at_the_edges_of_int64(data):
 
 @PROFILE
 @given(st.data())
-def test_fused_products_at_the_edges_of_float_exactness(data):
-    """A prepared graph folds a layer's requantization into a float product when the bound
-    proves it exact (float32 up to 24 significant bits, float64 up to 53): multiplier widths
-    around both limits, accumulators at their bounds, every rounding the fused form takes."""
+def test_compiled_kernels_at_their_edges(data):
+    """A prepared graph runs a dense, conv or add with its requantization as one compiled
+    kernel when the int64 one-add form is exact: products in float32, float64 and int64
+    (accumulators of up to 56 bits), multiplier widths up to the 63-bit limit and past it
+    (then the numpy path), exact left shifts, every rounding and overflow mode, strides,
+    padding and groups, batches that do and do not fill a vector."""
     draw = data.draw
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    in_type, w_type = draw(int_types(2, 16)), draw(int_types(2, 16))
-    conv = draw(st.booleans())  # a conv may take its product in float32, scaled after
+    wide = draw(st.booleans())
+    in_type, w_type = (draw(int_types(22, 26)), draw(int_types(22, 26))) if wide else (
+        draw(int_types(2, 16)), draw(int_types(2, 16)))
+    conv = draw(st.booleans())
     channels = draw(st.integers(1, 4)) if conv else draw(st.integers(1, 16))
-    shape = (3, 3, channels) if conv else (channels,)
-    weight = random_tensor(rng, w_type, (4, 2, 2, channels) if conv else (4, channels),
-                           extremes=0.5)
-    weight[0], weight[1] = w_type.hi, w_type.lo
-    B = draw(st.integers(2, 31))
-    b = GraphBuilder("float_edges", "dyadic", B)
+    groups = draw(st.sampled_from([g for g in (1, 2, 4) if channels % g == 0])) if conv else 1
+    shape = (draw(st.integers(3, 6)), draw(st.integers(3, 6)), channels) if conv else (channels,)
+    kernel = (4, draw(st.integers(1, 3)), draw(st.integers(1, 3)), channels // groups)
+    weight = random_tensor(rng, w_type, kernel if conv else (4, channels), extremes=0.5)
+    weight[0], weight[1] = w_type.hi, w_type.lo  # accumulators reach their bounds
+    B = draw(st.integers(2, 8 if wide else 31))  # wide: int64 products within the 63-bit limit
+    b = GraphBuilder("compiled_edges", "dyadic", B)
     x = b.input(shape, in_type, 1.0)
     acc_top = magnitude(in_type) * magnitude(w_type) * weight[0].size
-    rounding = draw(st.sampled_from(list(FUSED_ROUNDINGS)))
+    layers = []
     for form in ("dyadic", "fixed"):
         out = draw(int_types(2, 16))
         k = round(math.log2(acc_top / magnitude(out))) + draw(st.integers(-2, 2))
-        getattr(b, "conv" if conv else "dense")(
+        scale = (2.0**-min(max(k, 4 - B), 60 - B) * rng.uniform(0.5, 2.0, 4) if form == "dyadic"
+                 else 2.0**-draw(st.sampled_from([k, min(k, 0) - draw(st.integers(0, 8))])))
+        options = {"stride": (draw(st.integers(1, 2)),) * 2,
+                   "padding": (draw(st.integers(0, 1)), draw(st.integers(0, 2))),
+                   "groups": groups} if conv else {}
+        layers.append(getattr(b, "conv" if conv else "dense")(
             x, weight, rng.integers(-acc_top // 4, acc_top // 4, 4, endpoint=True), w_type,
-            2.0**-max(k, 4 - B) * rng.uniform(0.5, 2.0, 4) if form == "dyadic" else 2.0**-k,
-            out, 1.0, relu=draw(st.booleans()), rounding=rounding, requant=form)
+            scale, out, 1.0, relu=draw(st.booleans()), rounding=draw(st.sampled_from(ROUNDINGS)),
+            overflow=draw(st.sampled_from(OVERFLOWS + [Overflow.SAT] * 3)),  # SAT compiles
+            requant=form, **options))
+    if b.type_of(layers[0]).shape == b.type_of(layers[1]).shape:
+        b.add(*layers, draw(int_types(2, 16)), draw(st.sampled_from([2.0, 3.0, 4.0])),
+              relu=draw(st.booleans()), rounding=draw(st.sampled_from(ROUNDINGS)))
     graph = b.build()
-    batch = random_tensor(rng, in_type, (8, *shape), 0.5)
-    batch[0], batch[1] = in_type.hi, in_type.lo
+    batch = random_tensor(rng, in_type, (draw(st.sampled_from([1, 2, 9, 40])), *shape), 0.5)
+    batch[0] = in_type.hi
+    batch[-1] = in_type.lo
     assert_golden_equals_reference(graph, batch)
-    FUSED_DTYPES.update(f"{type(node).__name__} {exact_dtype(node)} {exact_float(node.acc_bits)}"
-                        for node in graph.nodes[1:])
+    prepared = golden.prepare(graph)
+    prepared.run(batch[:1])
+    COMPILED_FORMS.update(
+        f"{type(node).__name__} {exact_float(node.acc_bits) or 'int64'} "
+        f"{prepared._caches[node.name]['compiled'] is not None}" for node in graph.nodes[1:])
 
 
-def test_fused_edges_reach_every_product_type():
-    """The test above reaches float32, float64 and integer products, and convolutions whose
-    float32 product is scaled into float64 (not only one of these)."""
-    if not FUSED_DTYPES:
-        test_fused_products_at_the_edges_of_float_exactness()
+def test_compiled_edges_reach_every_product_type():
+    """The test above reaches every kernel with float32, float64 and int64 products, and
+    layers the kernels refuse (not only some of these)."""
+    if not COMPILED_FORMS:
+        test_compiled_kernels_at_their_edges()
     f32, f64 = "<class 'numpy.float32'>", "<class 'numpy.float64'>"
-    reached = {" ".join(t.split()[1:]) for t in FUSED_DTYPES}
-    assert {f"{f32} {f32}", f"{f64} {f64}", f"{f64} {f32}"} <= reached
-    assert any(t.split()[1] == "None" for t in FUSED_DTYPES)  # the integer path
-    assert f"Conv {f64} {f32}" in FUSED_DTYPES
+    for kind in ("Dense", "Conv"):
+        assert {f"{kind} {f32} True", f"{kind} {f64} True", f"{kind} int64 True"} <= COMPILED_FORMS
+    assert any(t.startswith("Add") and t.endswith("True") for t in COMPILED_FORMS)
+    assert any(t.endswith("False") for t in COMPILED_FORMS)

@@ -8,8 +8,7 @@ type holds exactly: below 2**24 for float32, below 2**53 for float64.
 
 import copy
 import threading
-from dataclasses import replace
-from functools import lru_cache
+from functools import lru_cache, partial
 from itertools import product
 from math import prod
 
@@ -31,7 +30,7 @@ from ..ir.graph import (
     TensorType,
 )
 from ..numerics import MinifloatType, requantize_minifloat, requantizer, tflm_requantize
-from .fused import FusedLayer, finish, fuse
+from . import kernels
 
 # Signed accumulator widths whose every partial sum a float type holds exactly: float64 holds
 # every integer up to 2**53, float32 up to 2**24 (one bit of margin in both)
@@ -196,19 +195,14 @@ def _window_reduce(x: np.ndarray, kernel, stride, reduce) -> np.ndarray:
     for offset in product(*(range(k) for k in kernel)):
         view = x[(slice(None),) + tuple(slice(o, o + s * (m - 1) + 1, s)
                                         for o, s, m in zip(offset, stride, spatial))]
-        out = view.copy() if out is None else reduce(out, view, out=out)
+        # order K: a batch-innermost input (a compiled conv's) keeps its layout
+        out = view.copy(order="K") if out is None else reduce(out, view, out=out)
     return out
 
 
 def _dense(node: Dense, x, graph, cache=None):
     weights = _derived(cache, "weights", lambda: _exact_operand(node.weight.T, node.acc_bits))
     return _accumulators(_product(x, weights, node.acc_bits), node.bias, cache)
-
-
-def _dense_fused(node: Dense, x, fused: FusedLayer):
-    out = _scratch((len(x), node.weight.shape[0]), fused.dtype, f"out:{node.name}")
-    np.matmul(np.asarray(x, fused.dtype), fused.weight, out=out)
-    return finish(fused, out)
 
 
 def _expanded_weights(weight: np.ndarray, groups: int) -> np.ndarray:
@@ -274,14 +268,6 @@ def _conv(node: Conv, x, graph, cache=None):
     return _accumulators(acc.reshape(out_shape + (-1,)), node.bias, cache)
 
 
-def _conv_fused(node: Conv, x, fused: FusedLayer):
-    out, out_shape = _conv_products(node, x, fused.weight.dtype, fused.weight,
-                                    f"out:{node.name}")
-    flat = out.reshape(out_shape[0], -1)
-    finish(fused, flat, None if fused.scale is None else _scratch(flat.shape, fused.dtype, "wide"))
-    return out.reshape(out_shape + (-1,))
-
-
 def _pool(node: Pool, x, graph, cache=None):
     return _window_reduce(x, node.kernel, node.stride,
                           np.maximum if node.mode == "max" else np.add)
@@ -313,39 +299,84 @@ EXECUTE = {Dense: _dense, Conv: _conv, Pool: _pool, GlobalAvgPool: _global_avgpo
            Flatten: _reshape, Reshape: _reshape}
 
 
-def _fused_form(node: Node) -> FusedLayer | bool:
-    """``node`` with its requantization folded into its product (``fused``), or False."""
-    if not isinstance(node, (Dense, Conv)):
-        return False
-    # a conv's window copy costs most: keep it in the narrowest exact type, scale after
-    fused = fuse(node, node.weight, exact_float(node.acc_bits) if isinstance(node, Conv)
-                 else None)
-    if fused is None:
-        return False
+def _batch_last(x: np.ndarray) -> np.ndarray:
+    """``(N, *S, C)`` as a contiguous ``(C, *S, N)``: free when ``x`` is a compiled node's
+    output (a view of one), one transposing copy otherwise."""
+    return np.ascontiguousarray(np.swapaxes(x, 0, -1))
+
+
+def _output_dtype(node: Node):
+    """What a compiled node writes its integers in: float32 when they fit its significand
+    (the next product's operand type, no conversion), else int64."""
+    return np.float32 if node.out.dtype.bits <= FLOAT32_EXACT_BITS else np.int64
+
+
+def _compiled_output(node: Node, shape) -> np.ndarray:
+    """The reused array a compiled conv or add writes, ``(C, *S, N)`` for ``shape (N, *S, C)``,
+    returned as its ``(N, *S, C)`` view."""
+    return np.swapaxes(_scratch((shape[-1], *shape[1:-1], shape[0]), _output_dtype(node),
+                                f"out:{node.name}"), 0, -1)
+
+
+def _dense_compiled(node: Dense, weights, bias, rq, x):
+    acc = np.matmul(np.asarray(x, weights.dtype), weights,
+                    out=_scratch((len(x), weights.shape[1]), weights.dtype, "acc"))
+    out = _scratch(acc.shape, _output_dtype(node), f"out:{node.name}")
+    rq.kernels.requantize_rows(acc, bias, *rq.args, out)
+    return out
+
+
+def _conv_compiled(node: Conv, weight, bias, rq, x):
+    """Batch innermost (``_batch_last``), so that every multiply-add is a vector over samples
+    whatever the (often few) channels; the next conv or add reads it without a copy."""
+    pad, stride = node.padding, node.stride
+    out = _compiled_output(node, (len(x),) + node.out.shape)
+    if len(node.kernel) == 1:  # as a 2-D conv of height 1
+        x, out, pad, stride = x[:, None], out[:, None], (0, *pad), (1, *stride)
+    rq.kernels.conv2d(_batch_last(x), weight, bias, *stride, *pad, node.groups, *rq.args,
+                      np.swapaxes(out, 0, -1))
+    return out[:, 0] if len(node.kernel) == 1 else out
+
+
+def _add_compiled(node: Add, k, rq, a, b):
+    out = _compiled_output(node, a.shape)
+    flat = (a.shape[-1], -1)
+    rq.kernels.add(_batch_last(a).reshape(flat), _batch_last(b).reshape(flat), k[0], k[1],
+                   *rq.args, np.swapaxes(out, 0, -1).reshape(flat))
+    return out
+
+
+def _compiled_form(node: Node):
+    """``node`` and its requantization as one compiled kernel (``f(*inputs)``), or None when
+    the one-add int64 requantization is not exact for it (see ``kernels.requantization``)."""
+    if not isinstance(node, (Dense, Conv, Add)):
+        return None
+    rq = kernels.requantization(node, node.acc_bits)
+    if rq is None:
+        return None
+    if isinstance(node, Add):
+        k = _int_array(node.aligned_multipliers(), node.acc_bits)
+        return None if k.dtype == object else partial(_add_compiled, node, k, rq)
+    dtype = exact_float(node.acc_bits) or np.int64
+    c_out = node.weight.shape[0]
+    bias = np.zeros(c_out, np.int64) if node.bias is None else node.bias.astype(np.int64)
     if isinstance(node, Dense):
-        return replace(fused, weight=fused.weight.T)
-    # per-channel constants over a whole flattened sample (see ``per_element``)
-    positions = prod(node.out.shape[:-1])
-    return replace(fused, weight=_conv_matrix(fused.weight, node.groups),
-                   offset=per_element(fused.offset, positions),
-                   scale=None if fused.scale is None else per_element(fused.scale, positions))
-
-
-FUSED = {Dense: _dense_fused, Conv: _conv_fused}
+        return partial(_dense_compiled, node, node.weight.T.astype(dtype), bias, rq)
+    weight = node.weight.reshape(c_out, -1, *node.weight.shape[-2:]).astype(dtype)
+    return partial(_conv_compiled, node, weight, bias.astype(dtype), rq)
 
 
 def run_node(node: Node, inputs: list[np.ndarray], graph: Graph,
              cache: dict | None = None) -> np.ndarray:
     """One node on a batch: the integers it outputs. ``cache`` (a prepared graph's memo for
     this node) also means the graph was validated, so accumulators are in range by proof,
-    and a dense or conv layer may run fused with its requantization: then its integers come
-    back as floats, in an array reused by the next call."""
+    and a dense, conv or add may run as a compiled kernel with its requantization: then its
+    integers come back in an array reused by the next call (float32 when they fit)."""
     if cache is not None:
-        fused = cache.get("fused")
-        if fused is None:
-            fused = cache["fused"] = _fused_form(node)
-        if fused:
-            return FUSED[type(node)](node, inputs[0], fused)
+        if "compiled" not in cache:
+            cache["compiled"] = _compiled_form(node)
+        if cache["compiled"] is not None:
+            return cache["compiled"](*inputs)
         if not (isinstance(node, Pool) and node.mode == "max"):  # a max of floats is exact
             inputs = [np.asarray(x, np.int64) for x in inputs]
     result = EXECUTE[type(node)](node, *inputs, graph, cache=cache)
@@ -395,7 +426,7 @@ def _execute(graph: Graph, x, trace: bool, caches: dict | None):
                 if last_use[name] == i:
                     del values[name]
     if trace:
-        return {name: np.asarray(v, np.int64) for name, v in values.items()}
+        return {name: np.array(v, np.int64) for name, v in values.items()}  # copies
     return np.array(values[graph.output.name], np.int64)  # a copy: never a reused array
 
 

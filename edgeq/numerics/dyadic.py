@@ -66,18 +66,33 @@ def product_bits(acc_bits: int, multiplier_bits: int, shift) -> int:
     return acc_bits + multiplier_bits + max(0, -int(np.min(shift)))
 
 
-# Every rounding as one add before the shift: ``(v + 2**(c-1) + base + extra(v, c)) >> c``,
-# ``extra`` a correction that depends on v's sign or on the parity of ``v >> c`` (None: no
-# half, i.e. the add is ``extra`` alone); ``v >> 63`` is -1 where v < 0, else 0
+# Every rounding as one add before the shift: ``(v + 2**(c-1) + half + extra) >> c``, with
+# ``extra = (v >> select) & mask`` a correction that depends on v's sign (``select`` 63:
+# ``v >> 63`` is -1 where v < 0, else 0) or on the parity of ``v >> c`` (``select`` c). ``half``
+# None: no half, the add is the correction alone. Per mode: (half, select, mask), where the
+# select "c" and the mask "low" (``2**c - 1``) depend on the shift.
 _ONE_ADD = {
-    Rounding.FLOOR: (None, None),
-    Rounding.TOWARD_ZERO: (None, lambda v, c: (v >> 63) & ((np.int64(1) << c) - 1)),
-    Rounding.HALF_UP: (0, None),
-    Rounding.HALF_DOWN: (-1, None),
-    Rounding.HALF_AWAY: (0, lambda v, c: v >> 63),  # ties toward -inf below zero
-    Rounding.HALF_TOWARD_ZERO: (-1, lambda v, c: (v >> 63) & 1),  # ties toward +inf below 0
-    Rounding.HALF_EVEN: (-1, lambda v, c: (v >> c) & 1),  # ties up when v >> c is odd
+    Rounding.FLOOR: (None, None, None),
+    Rounding.TOWARD_ZERO: (None, 63, "low"),
+    Rounding.HALF_UP: (0, None, None),
+    Rounding.HALF_DOWN: (-1, None, None),
+    Rounding.HALF_AWAY: (0, 63, -1),  # ties toward -inf below zero
+    Rounding.HALF_TOWARD_ZERO: (-1, 63, 1),  # ties toward +inf below 0
+    Rounding.HALF_EVEN: (-1, "c", 1),  # ties up when v >> c is odd
 }
+
+
+def one_add_constants(rounding, shift):
+    """``(offset, select, mask)`` int64 arrays shaped like ``shift`` (each c >= 1) such that
+    ``round(v / 2**c) == (v + offset + ((v >> select) & mask)) >> c`` in the mode ``rounding``;
+    a mask of 0 where the mode needs no correction."""
+    c = np.asarray(shift, dtype=np.int64)
+    half, select, mask = _ONE_ADD[Rounding.parse(rounding)]
+    one = np.int64(1)
+    offset = np.zeros_like(c) if half is None else (one << (c - 1)) + half
+    select = c if select == "c" else np.full_like(c, 63 if select is None else select)
+    mask = (one << c) - 1 if mask == "low" else np.full_like(c, mask or 0)
+    return offset, select, mask
 
 
 def requantize(acc, multiplier, shift, out_bits: int, out_signed: bool,
@@ -124,8 +139,8 @@ def _one_add_requantizer(M, shift, out_bits, out_signed, rounding, relu):
     clamp's lower bound.
     """
     M, shift = M.astype(np.int64), shift.astype(np.int64)
-    half, extra = _ONE_ADD[rounding]
-    offset = None if half is None else (np.int64(1) << (shift - 1)) + half
+    offset, select, mask = one_add_constants(rounding, shift)
+    half, correct, _ = _ONE_ADD[rounding]
     lo, hi = int_range(out_bits, out_signed)
     lo = max(lo, 0) if relu else lo
 
@@ -133,11 +148,11 @@ def _one_add_requantizer(M, shift, out_bits, out_signed, rounding, relu):
         """``overwrite``: the caller gives ``acc`` away, its memory may hold the result."""
         acc = np.asarray(acc, dtype=np.int64)
         y = np.multiply(acc, M, out=acc if overwrite else None)
-        if extra is not None:
-            correction = extra(y, shift)
-        if offset is not None:
+        if correct is not None:
+            correction = (y >> select) & mask
+        if half is not None:
             y += offset
-        if extra is not None:
+        if correct is not None:
             y += correction
         y >>= shift
         np.maximum(y, lo, out=y)
