@@ -346,7 +346,7 @@ def test_compiled_kernels_at_their_edges(data):
     in_type, w_type = (draw(int_types(22, 26)), draw(int_types(22, 26))) if wide else (
         draw(int_types(2, 16)), draw(int_types(2, 16)))
     conv = draw(st.booleans())
-    channels = draw(st.integers(1, 4)) if conv else draw(st.integers(1, 16))
+    channels = draw(st.integers(1, 4)) if conv else draw(st.integers(1, 64 if wide else 16))
     groups = draw(st.sampled_from([g for g in (1, 2, 4) if channels % g == 0])) if conv else 1
     shape = (draw(st.integers(3, 6)), draw(st.integers(3, 6)), channels) if conv else (channels,)
     kernel = (4, draw(st.integers(1, 3)), draw(st.integers(1, 3)), channels // groups)
@@ -373,6 +373,16 @@ def test_compiled_kernels_at_their_edges(data):
     if b.type_of(layers[0]).shape == b.type_of(layers[1]).shape:
         b.add(*layers, draw(int_types(2, 16)), draw(st.sampled_from([2.0, 3.0, 4.0])),
               relu=draw(st.booleans()), rounding=draw(st.sampled_from(ROUNDINGS)))
+    if conv:  # pools of a conv's batch-innermost output, every rounding of an average
+        window = tuple(min(draw(st.integers(1, 3)), n) for n in b.type_of(layers[0]).shape[:2])
+        if draw(st.booleans()):
+            b.maxpool(layers[0], window, (draw(st.integers(1, 2)),) * 2)
+        else:
+            b.avgpool(layers[0], window, draw(int_types(2, 16)), draw(st.sampled_from([1, 3])),
+                      stride=(draw(st.integers(1, 2)),) * 2, relu=draw(st.booleans()),
+                      rounding=draw(st.sampled_from(ROUNDINGS)))
+        b.global_avgpool(layers[1], draw(int_types(2, 16)), draw(st.sampled_from([1, 3])),
+                         rounding=draw(st.sampled_from(ROUNDINGS)))
     graph = b.build()
     batch = random_tensor(rng, in_type, (draw(st.sampled_from([1, 2, 9, 40])), *shape), 0.5)
     batch[0] = in_type.hi
@@ -393,5 +403,6 @@ def test_compiled_edges_reach_every_product_type():
     f32, f64 = "<class 'numpy.float32'>", "<class 'numpy.float64'>"
     for kind in ("Dense", "Conv"):
         assert {f"{kind} {f32} True", f"{kind} {f64} True", f"{kind} int64 True"} <= COMPILED_FORMS
-    assert any(t.startswith("Add") and t.endswith("True") for t in COMPILED_FORMS)
+    for kind in ("Add", "Pool", "GlobalAvgPool"):
+        assert any(t.startswith(kind + " ") and t.endswith("True") for t in COMPILED_FORMS)
     assert any(t.endswith("False") for t in COMPILED_FORMS)

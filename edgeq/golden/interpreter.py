@@ -29,7 +29,7 @@ from ..ir.graph import (
     Reshape,
     TensorType,
 )
-from ..numerics import MinifloatType, requantize_minifloat, requantizer, tflm_requantize
+from ..numerics import IntType, MinifloatType, requantize_minifloat, requantizer, tflm_requantize
 from . import kernels
 
 # Signed accumulator widths whose every partial sum a float type holds exactly: float64 holds
@@ -299,10 +299,10 @@ EXECUTE = {Dense: _dense, Conv: _conv, Pool: _pool, GlobalAvgPool: _global_avgpo
            Flatten: _reshape, Reshape: _reshape}
 
 
-def _batch_last(x: np.ndarray) -> np.ndarray:
-    """``(N, *S, C)`` as a contiguous ``(C, *S, N)``: free when ``x`` is a compiled node's
-    output (a view of one), one transposing copy otherwise."""
-    return np.ascontiguousarray(np.swapaxes(x, 0, -1))
+def _batch_last(x: np.ndarray, dtype=None) -> np.ndarray:
+    """``(N, *S, C)`` as a contiguous ``(C, *S, N)`` (in ``dtype``): free when ``x`` is a
+    compiled node's output (a view of one), one transposing copy otherwise."""
+    return np.ascontiguousarray(np.swapaxes(x, 0, -1), dtype)
 
 
 def _output_dtype(node: Node):
@@ -332,28 +332,57 @@ def _conv_compiled(node: Conv, weight, bias, rq, x):
     pad, stride = node.padding, node.stride
     out = _compiled_output(node, (len(x),) + node.out.shape)
     if len(node.kernel) == 1:  # as a 2-D conv of height 1
-        x, out, pad, stride = x[:, None], out[:, None], (0, *pad), (1, *stride)
-    rq.kernels.conv2d(_batch_last(x), weight, bias, *stride, *pad, node.groups, *rq.args,
-                      np.swapaxes(out, 0, -1))
-    return out[:, 0] if len(node.kernel) == 1 else out
+        pad, stride = (0, *pad), (1, *stride)
+    rq.kernels.conv2d(_batch_last(_as_2d(x), weight.dtype), weight, bias, *stride, *pad, node.groups,
+                      *rq.args, np.swapaxes(_as_2d(out), 0, -1))
+    return out
 
 
 def _add_compiled(node: Add, k, rq, a, b):
     out = _compiled_output(node, a.shape)
     flat = (a.shape[-1], -1)
-    rq.kernels.add(_batch_last(a).reshape(flat), _batch_last(b).reshape(flat), k[0], k[1],
-                   *rq.args, np.swapaxes(out, 0, -1).reshape(flat))
+    rq.kernels.add(_batch_last(a).reshape(flat), _batch_last(b).reshape(flat), k, *rq.args,
+                   np.swapaxes(out, 0, -1).reshape(flat))
     return out
+
+
+def _as_2d(x: np.ndarray) -> np.ndarray:
+    """A 1-D ``(N, L, C)`` tensor as a 2-D one of height 1 (a view)."""
+    return x[:, None] if x.ndim == 3 else x
+
+
+def _pool_compiled(node: Node, rq, x):
+    """A pool (or the global average: one window over everything), batch innermost."""
+    if isinstance(node, GlobalAvgPool):
+        kernel, stride, shape = x.shape[1:-1], (1,) * (x.ndim - 2), (1,) * (x.ndim - 2)
+    else:
+        kernel, stride = node.kernel, node.stride
+        shape = node.out.shape[:-1]
+    out = _compiled_output(node, (len(x), *shape, x.shape[-1]))
+    if len(kernel) == 1:
+        kernel, stride = (1, *kernel), (1, *stride)
+    rq = rq or _NO_REQUANT
+    rq.kernels.pool(_batch_last(_as_2d(x)), *kernel, *stride, rq is not _NO_REQUANT, *rq.args,
+                    np.swapaxes(_as_2d(out), 0, -1))
+    return out.reshape(len(x), -1) if isinstance(node, GlobalAvgPool) else out
+
+
+_NO_REQUANT = kernels.Requantization(np.zeros((5, 1), np.int64), 0, 0)
 
 
 def _compiled_form(node: Node):
     """``node`` and its requantization as one compiled kernel (``f(*inputs)``), or None when
     the one-add int64 requantization is not exact for it (see ``kernels.requantization``)."""
-    if not isinstance(node, (Dense, Conv, Add)):
+    if not isinstance(node, (Dense, Conv, Add, Pool, GlobalAvgPool)):
         return None
     rq = kernels.requantization(node, node.acc_bits)
+    if isinstance(node, Pool) and node.mode == "max":
+        return partial(_pool_compiled, node, None) if isinstance(node.out.dtype, IntType) \
+            and node.out.dtype.bits <= 63 else None
     if rq is None:
         return None
+    if isinstance(node, (Pool, GlobalAvgPool)):
+        return partial(_pool_compiled, node, rq)
     if isinstance(node, Add):
         k = _int_array(node.aligned_multipliers(), node.acc_bits)
         return None if k.dtype == object else partial(_add_compiled, node, k, rq)

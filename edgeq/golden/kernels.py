@@ -28,26 +28,22 @@ _FAST = {"contract", "reassoc"}  # exact on integers: any order of the sums is t
 
 @dataclass(frozen=True)
 class Requantization:
-    """Per-output-channel int64 constants of ``clamp((v*M + offset + ((v >> sel) & mask)) >> c)``
-    and the clamp bounds (ReLU is the lower one)."""
+    """``clamp((v*M + offset + ((v >> select) & mask)) >> shift, lo, hi)`` per output channel:
+    ``table`` holds the rows M, offset, shift, select, mask (int64, one column per channel; one
+    array, so that a kernel call checks one argument, not five); ReLU is the lower bound."""
 
-    multiplier: np.ndarray
-    offset: np.ndarray
-    shift: np.ndarray
-    select: np.ndarray
-    mask: np.ndarray
+    table: np.ndarray
     lo: int
     hi: int
 
     @property
     def args(self):
-        return (self.multiplier, self.offset, self.shift, self.select, self.mask, self.lo,
-                self.hi)
+        return self.table, self.lo, self.hi
 
     @property
     def kernels(self) -> SimpleNamespace:
         """The compiled kernels for these constants."""
-        return KERNELS[bool(self.mask.any())]
+        return KERNELS[bool(self.table[4].any())]
 
 
 def requantization(node: Node, acc_bits: int) -> Requantization | None:
@@ -65,7 +61,7 @@ def requantization(node: Node, acc_bits: int) -> Requantization | None:
     offset, select, mask = one_add_constants(rq.rounding, np.maximum(c, 1))
     offset, mask = np.where(left, 0, offset), np.where(left, 0, mask)
     lo, hi = int_range(node.out.dtype.bits, node.out.dtype.signed)
-    return Requantization(M, offset, np.maximum(c, 0), select, mask,
+    return Requantization(np.stack([M, offset, np.maximum(c, 0), select, mask]),
                           max(lo, 0) if rq.relu else lo, hi)
 
 
@@ -73,24 +69,23 @@ def _compile(correct: bool) -> SimpleNamespace:
     """The kernels, with (``correct``) or without the rounding correction of ``mask``."""
 
     @njit(inline="always")
-    def requant(v, j, M, offset, shift, select, mask, lo, hi):
-        v = v * M[j]
-        y = v + offset[j]
+    def requant(v, j, q, lo, hi):
+        v = v * q[0, j]
+        y = v + q[1, j]
         if correct:  # a constant of the closure: compiled out where it is False
-            y += (v >> select[j]) & mask[j]
-        return min(max(y >> shift[j], lo), hi)
+            y += (v >> q[3, j]) & q[4, j]
+        return min(max(y >> q[2, j], lo), hi)
 
     @njit(cache=True, nogil=True, fastmath=_FAST)
-    def requantize_rows(acc, bias, M, offset, shift, select, mask, lo, hi, out):
+    def requantize_rows(acc, bias, q, lo, hi, out):
         """``out[n, j] = requant(acc[n, j] + bias[j])`` (a dense layer after its product)."""
         for n in range(acc.shape[0]):
             for j in range(acc.shape[1]):
-                out[n, j] = requant(np.int64(acc[n, j]) + bias[j], j, M, offset, shift,
-                                     select, mask, lo, hi)
+                out[n, j] = requant(np.int64(acc[n, j]) + bias[j], j, q, lo, hi)
 
     @njit(cache=True, nogil=True, fastmath=_FAST)
     def conv2d(x, weight, bias, stride_h, stride_w, pad_h, pad_w, groups,
-               M, offset, shift, select, mask, lo, hi, out):
+               q, lo, hi, out):
         """``out (C_out, OH, OW, N) = requant(conv(x (C, H, W, N)) + bias)``, batch innermost;
         ``weight (C_out, KH, KW, C / groups)`` in the product type."""
         channels, height, width, n = x.shape
@@ -98,48 +93,94 @@ def _compile(correct: bool) -> SimpleNamespace:
         out_h, out_w = out.shape[1], out.shape[2]
         per_group = c_out // groups
         acc = np.empty(out_w * n, weight.dtype)  # one output row, all samples
+        rows = x.reshape(channels, height, width * n)
+        # the taps (input channel, input row, weight) of one kernel column that are inside
+        # the input: added four at a time, one load and store of the row per four
+        tap_c = np.empty(kh_n * c_group, np.int64)
+        tap_h = np.empty(kh_n * c_group, np.int64)
+        tap_w = np.empty(kh_n * c_group, weight.dtype)
         for co in range(c_out):
             first = (co // per_group) * c_group
             for oh in range(out_h):
                 acc[:] = bias[co]
-                for kh in range(kh_n):
-                    ih = oh * stride_h + kh - pad_h
-                    if ih < 0 or ih >= height:  # zero padding adds nothing
-                        continue
-                    for ci in range(c_group):
-                        row = x[first + ci, ih].reshape(width * n)
-                        for kw in range(kw_n):
-                            wv = weight[co, kh, kw, ci]
-                            # the outputs whose input column is inside the row
-                            lo_w = max(0, -((kw - pad_w) // stride_w))
-                            hi_w = min(out_w, (width - 1 - kw + pad_w) // stride_w + 1)
-                            if stride_w == 1:  # one contiguous run: a shift of the row
-                                at = (lo_w + kw - pad_w) * n
-                                a = acc[lo_w * n:hi_w * n]
-                                xs = row[at:at + len(a)]
-                                for j in range(len(a)):
-                                    a[j] += wv * xs[j]
-                            else:
-                                for ow in range(lo_w, hi_w):
-                                    at = (ow * stride_w + kw - pad_w) * n
-                                    a = acc[ow * n:(ow + 1) * n]
-                                    xs = row[at:at + n]
-                                    for b in range(n):
-                                        a[b] += wv * xs[b]
+                for kw in range(kw_n):
+                    # the outputs whose input column is inside the row
+                    lo_w = max(0, -((kw - pad_w) // stride_w))
+                    hi_w = min(out_w, (width - 1 - kw + pad_w) // stride_w + 1)
+                    taps = 0
+                    for kh in range(kh_n):
+                        ih = oh * stride_h + kh - pad_h
+                        if 0 <= ih < height:  # zero padding adds nothing
+                            for ci in range(c_group):
+                                tap_c[taps], tap_h[taps] = first + ci, ih
+                                tap_w[taps] = weight[co, kh, kw, ci]
+                                taps += 1
+                    # stride 1: one contiguous run (a shift of the row); else one per output
+                    runs, length = (1, (hi_w - lo_w) * n) if stride_w == 1 else (hi_w - lo_w, n)
+                    for r in range(runs if hi_w > lo_w else 0):
+                        ow = lo_w + r
+                        a = acc[ow * n:ow * n + length]  # slices: no index wraparound
+                        at = (ow * stride_w + kw - pad_w) * n
+                        t = 0
+                        while t + 4 <= taps:
+                            x0 = rows[tap_c[t], tap_h[t], at:at + length]
+                            x1 = rows[tap_c[t + 1], tap_h[t + 1], at:at + length]
+                            x2 = rows[tap_c[t + 2], tap_h[t + 2], at:at + length]
+                            x3 = rows[tap_c[t + 3], tap_h[t + 3], at:at + length]
+                            w0, w1, w2, w3 = tap_w[t], tap_w[t + 1], tap_w[t + 2], tap_w[t + 3]
+                            for j in range(length):
+                                a[j] += w0 * x0[j] + w1 * x1[j] + w2 * x2[j] + w3 * x3[j]
+                            t += 4
+                        while t < taps:
+                            x0, w0 = rows[tap_c[t], tap_h[t], at:at + length], tap_w[t]
+                            for j in range(length):
+                                a[j] += w0 * x0[j]
+                            t += 1
                 dst = out[co, oh].reshape(out_w * n)
                 for j in range(out_w * n):
-                    dst[j] = requant(np.int64(acc[j]), co, M, offset, shift, select, mask,
-                                     lo, hi)
+                    dst[j] = requant(np.int64(acc[j]), co, q, lo, hi)
 
     @njit(cache=True, nogil=True)
-    def add(a, b, k_a, k_b, M, offset, shift, select, mask, lo, hi, out):
-        """``out (C, P) = requant(a * k_a + b * k_b)``, channels first."""
+    def add(a, b, k, q, lo, hi, out):
+        """``out (C, P) = requant(a * k[0] + b * k[1])``, channels first."""
         for c in range(a.shape[0]):
             for j in range(a.shape[1]):
-                v = np.int64(a[c, j]) * k_a[c] + np.int64(b[c, j]) * k_b[c]
-                out[c, j] = requant(v, c, M, offset, shift, select, mask, lo, hi)
+                v = np.int64(a[c, j]) * k[0, c] + np.int64(b[c, j]) * k[1, c]
+                out[c, j] = requant(v, c, q, lo, hi)
 
-    return SimpleNamespace(requantize_rows=requantize_rows, conv2d=conv2d, add=add)
+    @njit(cache=True, nogil=True)
+    def pool(x, kh_n, kw_n, stride_h, stride_w, average, q, lo, hi, out):
+        """``out (C, OH, OW, N)``: the maximum of each window of ``x (C, H, W, N)``, or
+        (``average``) its sum requantized."""
+        n = x.shape[3]
+        acc = np.empty(n, np.int64)
+        for c in range(out.shape[0]):
+            for oh in range(out.shape[1]):
+                for ow in range(out.shape[2]):
+                    first = x[c, oh * stride_h, ow * stride_w]
+                    for b in range(n):
+                        acc[b] = np.int64(first[b])
+                    for kh in range(kh_n):
+                        for kw in range(kw_n):
+                            if kh == 0 and kw == 0:
+                                continue
+                            xs = x[c, oh * stride_h + kh, ow * stride_w + kw]
+                            if average:
+                                for b in range(n):
+                                    acc[b] += np.int64(xs[b])
+                            else:
+                                for b in range(n):
+                                    acc[b] = max(acc[b], np.int64(xs[b]))
+                    dst = out[c, oh, ow]
+                    if average:
+                        for b in range(n):
+                            dst[b] = requant(acc[b], c, q, lo, hi)
+                    else:
+                        for b in range(n):
+                            dst[b] = acc[b]
+
+    return SimpleNamespace(requantize_rows=requantize_rows, conv2d=conv2d, add=add,
+                           pool=pool)
 
 
 KERNELS = {correct: _compile(correct) for correct in (False, True)}
