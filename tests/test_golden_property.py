@@ -20,7 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edgeq import golden
-from edgeq.golden.interpreter import EXECUTE, exact_float
+from edgeq.golden.arrays import exact_float
+from edgeq.golden.interpreter import EXECUTE
 from edgeq.ir import GraphBuilder
 from edgeq.numerics import IntType, MinifloatType, Overflow, Rounding
 

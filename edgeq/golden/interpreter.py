@@ -7,8 +7,7 @@ type holds exactly: below 2**24 for float32, below 2**53 for float64.
 """
 
 import copy
-import threading
-from functools import lru_cache, partial
+from functools import lru_cache
 from itertools import product
 from math import prod
 
@@ -29,16 +28,11 @@ from ..ir.graph import (
     Reshape,
     TensorType,
 )
-from ..numerics import IntType, MinifloatType, requantize_minifloat, requantizer, tflm_requantize
-from . import kernels
+from ..numerics import MinifloatType, requantize_minifloat, requantizer, tflm_requantize
+from .arrays import exact_float, scratch
+from .compiled import compile_node
 
-# Signed accumulator widths whose every partial sum a float type holds exactly: float64 holds
-# every integer up to 2**53, float32 up to 2**24 (one bit of margin in both)
-FLOAT_EXACT_BITS = 53
-FLOAT32_EXACT_BITS = 24
 EXPANDED_GROUPS = 16  # up to this many groups, one product with zero blocks beats one per group
-SCRATCH_BYTES = 1 << 25  # temporaries up to 32 MiB are kept and reused between calls
-_SCRATCH = threading.local()
 
 
 class GoldenError(AssertionError):
@@ -47,13 +41,6 @@ class GoldenError(AssertionError):
 
 def _int_array(x, bits: int) -> np.ndarray:
     return np.asarray(x, dtype=np.int64 if bits <= 63 else object)  # no copy when it is one
-
-
-def exact_float(acc_bits: int):
-    """The narrowest float type whose BLAS products are exact for ``acc_bits``, or None."""
-    if acc_bits <= FLOAT32_EXACT_BITS:
-        return np.float32
-    return np.float64 if acc_bits <= FLOAT_EXACT_BITS else None
 
 
 def _exact_operand(x, acc_bits: int) -> np.ndarray:
@@ -163,24 +150,9 @@ def _windows(x: np.ndarray, kernel, stride) -> np.ndarray:
                        x.strides[-1]), writeable=False)
 
 
-def _scratch(shape, dtype, slot: str) -> np.ndarray:
-    """An uninitialized temporary reused from call to call in this thread; never handed out.
-
-    A fresh multi-megabyte array costs a page fault per 4 KiB, more than the copy into it.
-    """
-    nbytes = prod(shape) * np.dtype(dtype).itemsize
-    if nbytes > SCRATCH_BYTES:
-        return np.empty(shape, dtype)
-    pool = _SCRATCH.__dict__.setdefault("pool", {})
-    buf = pool.get(slot)
-    if buf is None or buf.nbytes < nbytes:
-        buf = pool[slot] = np.empty(max(nbytes, 1), np.uint8)
-    return buf[:nbytes].view(dtype).reshape(shape)
-
-
 def _padded(x: np.ndarray, padding, dtype) -> np.ndarray:
     """``x`` as ``dtype`` with zeros around its spatial axes (a scratch array)."""
-    out = _scratch((x.shape[0], *(n + 2 * p for n, p in zip(x.shape[1:-1], padding)),
+    out = scratch((x.shape[0], *(n + 2 * p for n, p in zip(x.shape[1:-1], padding)),
                     x.shape[-1]), dtype, "padded")
     if any(padding):
         out.fill(0)
@@ -226,26 +198,21 @@ def _conv_matrix(weight: np.ndarray, groups: int) -> np.ndarray:
     return (weight.reshape(c_out, -1) if groups == 1 else _expanded_weights(weight, groups)).T
 
 
-def _conv_products(node: Conv, x, dtype, matrix, slot=None):
+def _conv_products(node: Conv, x, dtype, matrix):
     """``(rows, C_out)`` products of every window with ``matrix`` (``_conv_matrix``) in
-    ``dtype``, into the scratch array ``slot`` if given, and the output's leading shape."""
+    ``dtype``, and the output's leading shape."""
     w = _windows(_padded(x, node.padding, dtype), node.kernel, node.stride)  # (N, *S, *k, C)
     nd, g, c_out = len(node.kernel), node.groups, node.weight.shape[0]
     out_shape = w.shape[:1 + nd]
     rows = prod(out_shape)
-    out = None if slot is None else _scratch((rows, c_out), matrix.dtype, slot)
     if g <= EXPANDED_GROUPS:  # one copy into (N*S, k*C) and one product
-        cols = _scratch((rows, prod(w.shape[1 + nd:])), dtype, "cols")
+        cols = scratch((rows, prod(w.shape[1 + nd:])), dtype, "cols")
         _copy_windows(cols.reshape(w.shape), w, nd)
-        return np.matmul(cols, matrix, out=out), out_shape
+        return np.matmul(cols, matrix), out_shape
     # (N, *S, *k, G, C/G) -> (G, N*S, k*C/G), one product per group
     w = np.moveaxis(w.reshape(w.shape[:-1] + (g, -1)), -2, 1 + nd)
     acc = np.matmul(w.reshape(rows, g, -1).transpose(1, 0, 2), matrix)
-    acc = acc.transpose(1, 0, 2).reshape(rows, c_out)
-    if out is None:
-        return acc, out_shape
-    np.copyto(out, acc)
-    return out, out_shape
+    return acc.transpose(1, 0, 2).reshape(rows, c_out), out_shape
 
 
 def _copy_windows(dst: np.ndarray, windows: np.ndarray, nd: int) -> None:
@@ -287,7 +254,7 @@ def _add(node: Add, a, b, graph, cache=None):
     else:
         acc = a.reshape(len(a), -1) * per_element_cached(k[0], positions)
         acc += np.multiply(b.reshape(len(b), -1), per_element_cached(k[1], positions),
-                           out=_scratch(acc.shape, np.int64, "addend"))
+                           out=scratch(acc.shape, np.int64, "addend"))
     return acc.reshape(a.shape)
 
 
@@ -299,102 +266,6 @@ EXECUTE = {Dense: _dense, Conv: _conv, Pool: _pool, GlobalAvgPool: _global_avgpo
            Flatten: _reshape, Reshape: _reshape}
 
 
-def _batch_last(x: np.ndarray, dtype=None) -> np.ndarray:
-    """``(N, *S, C)`` as a contiguous ``(C, *S, N)`` (in ``dtype``): free when ``x`` is a
-    compiled node's output (a view of one), one transposing copy otherwise."""
-    return np.ascontiguousarray(np.swapaxes(x, 0, -1), dtype)
-
-
-def _output_dtype(node: Node):
-    """What a compiled node writes its integers in: float32 when they fit its significand
-    (the next product's operand type, no conversion), else int64."""
-    return np.float32 if node.out.dtype.bits <= FLOAT32_EXACT_BITS else np.int64
-
-
-def _compiled_output(node: Node, shape) -> np.ndarray:
-    """The reused array a compiled conv or add writes, ``(C, *S, N)`` for ``shape (N, *S, C)``,
-    returned as its ``(N, *S, C)`` view."""
-    return np.swapaxes(_scratch((shape[-1], *shape[1:-1], shape[0]), _output_dtype(node),
-                                f"out:{node.name}"), 0, -1)
-
-
-def _dense_compiled(node: Dense, weights, bias, rq, x):
-    acc = np.matmul(np.asarray(x, weights.dtype), weights,
-                    out=_scratch((len(x), weights.shape[1]), weights.dtype, "acc"))
-    out = _scratch(acc.shape, _output_dtype(node), f"out:{node.name}")
-    rq.kernels.requantize_rows(acc, bias, *rq.args, out)
-    return out
-
-
-def _conv_compiled(node: Conv, weight, bias, rq, x):
-    """Batch innermost (``_batch_last``), so that every multiply-add is a vector over samples
-    whatever the (often few) channels; the next conv or add reads it without a copy."""
-    pad, stride = node.padding, node.stride
-    out = _compiled_output(node, (len(x),) + node.out.shape)
-    if len(node.kernel) == 1:  # as a 2-D conv of height 1
-        pad, stride = (0, *pad), (1, *stride)
-    rq.kernels.conv2d(_batch_last(_as_2d(x), weight.dtype), weight, bias, *stride, *pad, node.groups,
-                      *rq.args, np.swapaxes(_as_2d(out), 0, -1))
-    return out
-
-
-def _add_compiled(node: Add, k, rq, a, b):
-    out = _compiled_output(node, a.shape)
-    flat = (a.shape[-1], -1)
-    rq.kernels.add(_batch_last(a).reshape(flat), _batch_last(b).reshape(flat), k, *rq.args,
-                   np.swapaxes(out, 0, -1).reshape(flat))
-    return out
-
-
-def _as_2d(x: np.ndarray) -> np.ndarray:
-    """A 1-D ``(N, L, C)`` tensor as a 2-D one of height 1 (a view)."""
-    return x[:, None] if x.ndim == 3 else x
-
-
-def _pool_compiled(node: Node, rq, x):
-    """A pool (or the global average: one window over everything), batch innermost."""
-    if isinstance(node, GlobalAvgPool):
-        kernel, stride, shape = x.shape[1:-1], (1,) * (x.ndim - 2), (1,) * (x.ndim - 2)
-    else:
-        kernel, stride = node.kernel, node.stride
-        shape = node.out.shape[:-1]
-    out = _compiled_output(node, (len(x), *shape, x.shape[-1]))
-    if len(kernel) == 1:
-        kernel, stride = (1, *kernel), (1, *stride)
-    rq = rq or _NO_REQUANT
-    rq.kernels.pool(_batch_last(_as_2d(x)), *kernel, *stride, rq is not _NO_REQUANT, *rq.args,
-                    np.swapaxes(_as_2d(out), 0, -1))
-    return out.reshape(len(x), -1) if isinstance(node, GlobalAvgPool) else out
-
-
-_NO_REQUANT = kernels.Requantization(np.zeros((5, 1), np.int64), 0, 0)
-
-
-def _compiled_form(node: Node):
-    """``node`` and its requantization as one compiled kernel (``f(*inputs)``), or None when
-    the one-add int64 requantization is not exact for it (see ``kernels.requantization``)."""
-    if not isinstance(node, (Dense, Conv, Add, Pool, GlobalAvgPool)):
-        return None
-    rq = kernels.requantization(node, node.acc_bits)
-    if isinstance(node, Pool) and node.mode == "max":
-        return partial(_pool_compiled, node, None) if isinstance(node.out.dtype, IntType) \
-            and node.out.dtype.bits <= 63 else None
-    if rq is None:
-        return None
-    if isinstance(node, (Pool, GlobalAvgPool)):
-        return partial(_pool_compiled, node, rq)
-    if isinstance(node, Add):
-        k = _int_array(node.aligned_multipliers(), node.acc_bits)
-        return None if k.dtype == object else partial(_add_compiled, node, k, rq)
-    dtype = exact_float(node.acc_bits) or np.int64
-    c_out = node.weight.shape[0]
-    bias = np.zeros(c_out, np.int64) if node.bias is None else node.bias.astype(np.int64)
-    if isinstance(node, Dense):
-        return partial(_dense_compiled, node, node.weight.T.astype(dtype), bias, rq)
-    weight = node.weight.reshape(c_out, -1, *node.weight.shape[-2:]).astype(dtype)
-    return partial(_conv_compiled, node, weight, bias.astype(dtype), rq)
-
-
 def run_node(node: Node, inputs: list[np.ndarray], graph: Graph,
              cache: dict | None = None) -> np.ndarray:
     """One node on a batch: the integers it outputs. ``cache`` (a prepared graph's memo for
@@ -403,7 +274,7 @@ def run_node(node: Node, inputs: list[np.ndarray], graph: Graph,
     integers come back in an array reused by the next call (float32 when they fit)."""
     if cache is not None:
         if "compiled" not in cache:
-            cache["compiled"] = _compiled_form(node)
+            cache["compiled"] = compile_node(node)
         if cache["compiled"] is not None:
             return cache["compiled"](*inputs)
         if not (isinstance(node, Pool) and node.mode == "max"):  # a max of floats is exact

@@ -1,5 +1,6 @@
-"""Compiled (numba) kernels for a prepared graph: a conv, a dense layer's requantization and a
-residual add, each in one pass with its requantization.
+"""Compiled (numba) kernels for a prepared graph (``compiled``): a conv, a pool, a residual add
+and a dense layer's requantization after its BLAS product, each one pass with its
+requantization.
 
 Each computes exactly what the numpy interpreter computes, in the same exact arithmetic:
 products in the float type the accumulator width proves exact (``exact_float``), or int64,
@@ -8,9 +9,10 @@ of ``numerics.dyadic`` with its per-channel constants (``Requantization``). Ever
 partial sum and rounding is an exact integer operation, so the order LLVM chooses for the
 sums (``fastmath`` contraction and reassociation) cannot change a result.
 
-A conv takes and gives its tensors batch innermost, ``(C, H, W, N)``: every multiply-add is
-then a vector operation over samples (and, for stride 1, over a whole output row), whatever
-the (often tiny) channel counts.
+Convs, pools and adds take and give their tensors batch innermost, ``(C, H, W, N)``: every
+multiply-add is then a vector operation over samples (and, for stride 1, over a whole output
+row), whatever the (often tiny) channel counts, and each channel's constants stay in
+registers over its rows.
 """
 
 from dataclasses import dataclass
