@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 from edgeq import golden
 from edgeq.golden.arrays import exact_float
 from edgeq.golden.interpreter import EXECUTE
-from edgeq.ir import GraphBuilder
+from edgeq.golden.kernels import float_requantization
+from edgeq.ir import Dense, GraphBuilder
 from edgeq.numerics import IntType, MinifloatType, Overflow, Rounding
 
 settings.register_profile(
@@ -394,16 +395,22 @@ def test_compiled_kernels_at_their_edges(data):
     COMPILED_FORMS.update(
         f"{type(node).__name__} {exact_float(node.acc_bits) or 'int64'} "
         f"{prepared._caches[node.name]['compiled'] is not None}" for node in graph.nodes[1:])
+    for node in graph.nodes[1:]:  # a dense layer's requantization: in float when exact
+        if isinstance(node, Dense) and prepared._caches[node.name]["compiled"] is not None:
+            fq = float_requantization(node, np.zeros(node.weight.shape[0]))
+            COMPILED_FORMS.add(f"requant {'int64' if fq is None else fq.scale.dtype}")
 
 
 def test_compiled_edges_reach_every_product_type():
-    """The test above reaches every kernel with float32, float64 and int64 products, and
-    layers the kernels refuse (not only some of these)."""
+    """The test above reaches every kernel with float32, float64 and int64 products, a dense
+    layer's requantization in float32, float64 and int64, and layers the kernels refuse (not
+    only some of these)."""
     if not COMPILED_FORMS:
         test_compiled_kernels_at_their_edges()
     f32, f64 = "<class 'numpy.float32'>", "<class 'numpy.float64'>"
     for kind in ("Dense", "Conv"):
         assert {f"{kind} {f32} True", f"{kind} {f64} True", f"{kind} int64 True"} <= COMPILED_FORMS
+    assert {"requant float32", "requant float64", "requant int64"} <= COMPILED_FORMS
     for kind in ("Add", "Pool", "GlobalAvgPool"):
         assert any(t.startswith(kind + " ") and t.endswith("True") for t in COMPILED_FORMS)
     assert any(t.endswith("False") for t in COMPILED_FORMS)

@@ -18,6 +18,7 @@ from . import kernels
 from .arrays import FLOAT32_EXACT_BITS, exact_float, scratch
 
 _NO_REQUANT = kernels.Requantization(np.zeros((5, 1), np.int64), 0, 0)
+VECTOR = 64  # elements a dense layer's requantization runs over at least, for narrow layers
 
 
 def _batch_last(x: np.ndarray, dtype=None) -> np.ndarray:
@@ -53,14 +54,26 @@ def _dense(node: Dense, rq: kernels.Requantization) -> Callable:
     dtype = exact_float(node.acc_bits) or np.int64
     weights = node.weight.T.astype(dtype)
     bias = np.zeros(weights.shape[1], np.int64) if node.bias is None else node.bias.astype(np.int64)
-    requantize, args, out_dtype = rq.kernels.requantize_rows, rq.args, _output_dtype(node)
-    acc_slot, out_slot = f"acc:{node.name}", f"out:{node.name}"
+    rows = -(-VECTOR // len(bias))  # the constants tiled over this many rows
+    fq = kernels.float_requantization(node, bias)
+    if fq is not None:  # fewer and cheaper steps than the integer form
+        fq = fq.tiled(rows)
+        requantize, constants = fq.requantize_rows, (fq.scale, fq.offset, fq.lo, fq.hi)
+    else:
+        requantize = rq.kernels.requantize_rows
+        constants = (np.tile(bias, rows), np.tile(rq.table, rows), rq.lo, rq.hi)
+    out_dtype, acc_slot, out_slot = _output_dtype(node), f"acc:{node.name}", f"out:{node.name}"
+
+    in_slot = f"in:{node.name}"
 
     def dense(x):
+        if x.dtype != dtype and x.flags.c_contiguous:  # the graph's int64 input
+            x, x_int = scratch(x.shape, dtype, in_slot), x
+            kernels.cast(x_int, x)
         shape = (len(x), weights.shape[1])
         acc = np.matmul(np.asarray(x, dtype), weights, out=scratch(shape, dtype, acc_slot))
         out = scratch(shape, out_dtype, out_slot)
-        requantize(acc, bias, *args, out)
+        requantize(acc.reshape(-1), *constants, out.reshape(-1))
         return out
 
     return dense

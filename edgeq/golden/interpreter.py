@@ -304,7 +304,7 @@ def check_input(graph: Graph, x) -> np.ndarray:
             idx = tuple(int(i) for i in np.argwhere(~ok)[0])
             raise ValueError(f"input value {x[idx]} at {idx} is not a {inp.out.dtype.name} "
                              "value")
-    return x.astype(np.int64)
+    return x.astype(np.int64, copy=False)  # nothing writes into a node's inputs
 
 
 def run(graph: Graph, x, trace: bool = False):

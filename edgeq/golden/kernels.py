@@ -15,14 +15,14 @@ row), whatever the (often tiny) channel counts, and each channel's constants sta
 registers over its rows.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import SimpleNamespace
 
 import numpy as np
 from numba import njit
 
 from ..ir.graph import Node
-from ..numerics import IntType, Overflow, int_range
+from ..numerics import IntType, Overflow, Rounding, int_range
 from ..numerics.dyadic import one_add_constants, product_bits
 
 _FAST = {"contract", "reassoc"}  # exact on integers: any order of the sums is the same sum
@@ -67,6 +67,15 @@ def requantization(node: Node, acc_bits: int) -> Requantization | None:
                           max(lo, 0) if rq.relu else lo, hi)
 
 
+@njit(cache=True, nogil=True)
+def cast(x, out):
+    """``out[...] = x`` for contiguous arrays of one shape (numpy's int64-to-float casts are a
+    few times slower)."""
+    flat, dst = x.reshape(-1), out.reshape(-1)
+    for i in range(len(flat)):
+        dst[i] = flat[i]
+
+
 def _compile(correct: bool) -> SimpleNamespace:
     """The kernels, with (``correct``) or without the rounding correction of ``mask``."""
 
@@ -80,10 +89,15 @@ def _compile(correct: bool) -> SimpleNamespace:
 
     @njit(cache=True, nogil=True, fastmath=_FAST)
     def requantize_rows(acc, bias, q, lo, hi, out):
-        """``out[n, j] = requant(acc[n, j] + bias[j])`` (a dense layer after its product)."""
-        for n in range(acc.shape[0]):
-            for j in range(acc.shape[1]):
-                out[n, j] = requant(np.int64(acc[n, j]) + bias[j], j, q, lo, hi)
+        """``out = requant(acc + bias)`` over flattened rows of a dense layer's products, whose
+        per-channel ``bias`` and ``q`` are tiled over a few rows (at least a vector's width, so
+        that narrow layers vectorize too)."""
+        span = len(bias)
+        for start in range(0, len(acc), span):
+            a = acc[start:start + span]  # slices: no index wraparound in the loop
+            o = out[start:start + span]
+            for j in range(len(a)):
+                o[j] = requant(np.int64(a[j]) + bias[j], j, q, lo, hi)
 
     @njit(cache=True, nogil=True, fastmath=_FAST)
     def conv2d(x, weight, bias, stride_h, stride_w, pad_h, pad_w, groups,
@@ -186,3 +200,88 @@ def _compile(correct: bool) -> SimpleNamespace:
 
 
 KERNELS = {correct: _compile(correct) for correct in (False, True)}
+
+
+# A requantization in float arithmetic, when exact: ``round(acc * s + o)`` with ``s = M / 2**c``
+# and ``o = b * s`` plus the rounding's half, then the clamp. Per rounding: (half, how the
+# exact float is rounded to an integer).
+_FLOAT_ROUNDINGS = {
+    Rounding.FLOOR: (0.0, "floor"),
+    Rounding.TOWARD_ZERO: (0.0, "trunc"),
+    Rounding.HALF_UP: (0.5, "floor"),
+    Rounding.HALF_DOWN: (-0.5, "ceil"),
+    Rounding.HALF_EVEN: (0.0, "rint"),
+}
+_SIGNIFICAND_BITS = {np.float32: 24, np.float64: 53}
+
+
+@dataclass(frozen=True)
+class FloatRequantization:
+    """Per-channel ``scale`` and ``offset`` in the float type that holds every step exactly,
+    the clamp bounds in it, and the kernel that rounds as the requantization does."""
+
+    scale: np.ndarray
+    offset: np.ndarray
+    lo: float
+    hi: float
+    requantize_rows: object
+
+    def tiled(self, rows: int) -> "FloatRequantization":
+        """The constants repeated over ``rows`` rows of a flattened batch."""
+        return replace(self, scale=np.tile(self.scale, rows), offset=np.tile(self.offset, rows))
+
+
+def float_requantization(node: Node, bias) -> FloatRequantization | None:
+    """A dense or conv layer's requantization after its product, in the narrowest float type
+    that makes it exact, or None.
+
+    In units of ``2**-c`` the value is the integer ``(acc + b) * M + half * 2**c``, below
+    ``2**(acc_bits - 1 + m)`` plus ``2**(c - 1)`` (``m`` the multiplier's bit length; a left
+    shift, ``c < 0``, scales it by ``2**-c`` and rounds nothing): when that fits the float's
+    significand, ``acc * s``, its sum with ``o`` and the rounding are exact.
+    """
+    rq = node.requant
+    if (rq is None or rq.mode != "single" or not isinstance(node.out.dtype, IntType)
+            or rq.overflow is not Overflow.SAT or rq.rounding not in _FLOAT_ROUNDINGS):
+        return None
+    m = int(rq.multiplier.max()).bit_length()
+    bits = max(node.acc_bits - 1 + m + max(0, -int(rq.shift.min())), int(rq.shift.max())) + 1
+    dtype = next((t for t, n in _SIGNIFICAND_BITS.items() if bits <= n), None)
+    if dtype is None:
+        return None
+    half, how = _FLOAT_ROUNDINGS[rq.rounding]
+    scale = rq.multiplier.astype(np.float64) * np.ldexp(1.0, -rq.shift)  # exact: M < 2**31
+    offset = np.broadcast_to(bias.astype(np.float64) * scale + half, scale.shape)
+    lo, hi = int_range(node.out.dtype.bits, node.out.dtype.signed)
+    return FloatRequantization(scale.astype(dtype), offset.astype(dtype),
+                               float(max(lo, 0) if rq.relu else lo), float(hi),
+                               _FLOAT_KERNELS[how])
+
+
+def _compile_float(how: str):
+    """``requantize_rows`` for a float requantization that rounds by ``how``."""
+
+    @njit(cache=True, nogil=True, fastmath=_FAST)
+    def requantize_rows(acc, scale, offset, lo, hi, out):
+        """``out = clamp(round(acc * scale + offset))`` over flattened rows, the constants
+        tiled over a few rows (see the integer ``requantize_rows``)."""
+        span = len(scale)
+        for start in range(0, len(acc), span):
+            a = acc[start:start + span]  # slices: no index wraparound in the loop
+            o = out[start:start + span]
+            for j in range(len(a)):
+                v = a[j] * scale[j] + offset[j]
+                if how == "floor":  # a constant of the closure: one branch is compiled
+                    v = np.floor(v)
+                elif how == "ceil":
+                    v = np.ceil(v)
+                elif how == "trunc":
+                    v = np.trunc(v)
+                else:
+                    v = np.rint(v)
+                o[j] = min(max(v, lo), hi)
+
+    return requantize_rows
+
+
+_FLOAT_KERNELS = {how: _compile_float(how) for how in ("floor", "ceil", "trunc", "rint")}
