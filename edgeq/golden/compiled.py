@@ -56,24 +56,28 @@ def _dense(node: Dense, rq: kernels.Requantization) -> Callable:
     bias = np.zeros(weights.shape[1], np.int64) if node.bias is None else node.bias.astype(np.int64)
     rows = -(-VECTOR // len(bias))  # the constants tiled over this many rows
     fq = kernels.float_requantization(node, bias)
-    if fq is not None:  # fewer and cheaper steps than the integer form
+    if fq is not None and node.out.dtype.bits > np.finfo(dtype).nmant + 1:
+        fq = None  # in place, the outputs must fit the product's float type too
+    if fq is not None:  # fewer and cheaper steps than the integer form, and in place
         fq = fq.tiled(rows)
-        requantize, constants = fq.requantize_rows, (fq.scale, fq.offset, fq.lo, fq.hi)
+        constants = (fq.scale, fq.offset, fq.lo, fq.hi)
     else:
-        requantize = rq.kernels.requantize_rows
         constants = (np.tile(bias, rows), np.tile(rq.table, rows), rq.lo, rq.hi)
-    out_dtype, acc_slot, out_slot = _output_dtype(node), f"acc:{node.name}", f"out:{node.name}"
-
-    in_slot = f"in:{node.name}"
+    in_slot, acc_slot, out_slot = f"in:{node.name}", f"acc:{node.name}", f"out:{node.name}"
+    out_dtype = _output_dtype(node)
 
     def dense(x):
         if x.dtype != dtype and x.flags.c_contiguous:  # the graph's int64 input
             x, x_int = scratch(x.shape, dtype, in_slot), x
             kernels.cast(x_int, x)
         shape = (len(x), weights.shape[1])
+        if fq is not None:  # the integers come out in the product's float type
+            out = np.matmul(np.asarray(x, dtype), weights, out=scratch(shape, dtype, out_slot))
+            fq.requantize_rows(out.reshape(-1), *constants)
+            return out
         acc = np.matmul(np.asarray(x, dtype), weights, out=scratch(shape, dtype, acc_slot))
         out = scratch(shape, out_dtype, out_slot)
-        requantize(acc.reshape(-1), *constants, out.reshape(-1))
+        rq.kernels.requantize_rows(acc.reshape(-1), *constants, out.reshape(-1))
         return out
 
     return dense

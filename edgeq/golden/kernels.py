@@ -262,13 +262,12 @@ def _compile_float(how: str):
     """``requantize_rows`` for a float requantization that rounds by ``how``."""
 
     @njit(cache=True, nogil=True, fastmath=_FAST)
-    def requantize_rows(acc, scale, offset, lo, hi, out):
-        """``out = clamp(round(acc * scale + offset))`` over flattened rows, the constants
-        tiled over a few rows (see the integer ``requantize_rows``)."""
+    def requantize_rows(values, scale, offset, lo, hi):
+        """``values = clamp(round(values * scale + offset))`` in place over flattened rows,
+        the constants tiled over a few rows (see the integer ``requantize_rows``)."""
         span = len(scale)
-        for start in range(0, len(acc), span):
-            a = acc[start:start + span]  # slices: no index wraparound in the loop
-            o = out[start:start + span]
+        for start in range(0, len(values), span):
+            a = values[start:start + span]  # a slice: no index wraparound in the loop
             for j in range(len(a)):
                 v = a[j] * scale[j] + offset[j]
                 if how == "floor":  # a constant of the closure: one branch is compiled
@@ -279,7 +278,7 @@ def _compile_float(how: str):
                     v = np.trunc(v)
                 else:
                     v = np.rint(v)
-                o[j] = min(max(v, lo), hi)
+                a[j] = min(max(v, lo), hi)
 
     return requantize_rows
 
