@@ -4,8 +4,9 @@ architecture (same layer sizes, random weights), measured side by side in one pr
     python benchmarks/golden_throughput.py [--rounds 7] [--batches 1 64 1024] [--threads 1]
                                            [--markdown]
 
-Each round times ``golden.run``, a prepared graph (``golden.prepare(graph).run``: validated
-once, constants made once) and torch on the same batch size, each call repeated until it has
+Each round times ``golden.run`` (numpy), a prepared graph (``golden.prepare(graph).run``:
+validated once, constants made once, layers as compiled kernels) and torch on the same batch
+size, each call repeated until it has
 run for at least --min-time seconds; the table gives the medians over rounds and the ratios
 golden / torch (above 1: the golden is faster). ``--threads`` sets both torch's intra-op
 threads and numpy's BLAS threads (default 1: on a shared machine, multi-threaded runtimes
@@ -142,14 +143,16 @@ def main():
                              "when --threads is 1)")
     parser.add_argument("--markdown", action="store_true", help="print a docs table")
     args = parser.parse_args()
+    models = {"MLP 16-64-32-32-5 int8 dyadic (zoo.mlp)": zoo.mlp(),
+              "MLP 16-64-32-32-5 int8 fixed-point": zoo.mlp(per_channel=False),
+              "residual CNN 8x8x1 int8 (zoo.residual_cnn)": zoo.residual_cnn()}
+    for graph in models.values():  # compile the kernels first: numba loads scipy's BLAS
+        golden.prepare(graph).run(golden.random_inputs(graph, 2))
     if args.threads:
         from threadpoolctl import threadpool_limits
 
         torch.set_num_threads(args.threads)
         threadpool_limits(args.threads, user_api="blas")
-    models = {"MLP 16-64-32-32-5 int8 dyadic (zoo.mlp)": zoo.mlp(),
-              "MLP 16-64-32-32-5 int8 fixed-point": zoo.mlp(per_channel=False),
-              "residual CNN 8x8x1 int8 (zoo.residual_cnn)": zoo.residual_cnn()}
     rows = []
     for name, graph in models.items():
         for batch in args.batches:

@@ -51,6 +51,8 @@ def _batch_last_output(node: Node, shape: tuple):
 
 
 def _dense(node: Dense, rq: kernels.Requantization) -> Callable:
+    """The product by BLAS in the exact type (``exact_float``), then one requantization pass:
+    in float in place where that is exact, else the int64 form into the output array."""
     dtype = exact_float(node.acc_bits) or np.int64
     weights = node.weight.T.astype(dtype)
     bias = np.zeros(weights.shape[1], np.int64) if node.bias is None else node.bias.astype(np.int64)
@@ -106,10 +108,9 @@ def _conv(node: Conv, rq: kernels.Requantization) -> Callable:
 
 def _pool(node: Pool | GlobalAvgPool, rq: kernels.Requantization | None) -> Callable:
     """A pool, or the global average as one window over everything; batch innermost."""
-    global_ = isinstance(node, GlobalAvgPool)
-    average, pool_kernel, args = rq is not None, (rq or _NO_REQUANT).kernels.pool, \
-        (rq or _NO_REQUANT).args
-    channels = node.out.shape[-1]
+    global_, average = isinstance(node, GlobalAvgPool), rq is not None
+    rq = rq or _NO_REQUANT  # a max pool: the kernel ignores it
+    pool_kernel, args, channels = rq.kernels.pool, rq.args, node.out.shape[-1]
     output = _batch_last_output(node, (1, channels) if global_ else node.out.shape)
 
     def pool(x):
@@ -146,7 +147,7 @@ def compile_node(node: Node) -> Callable | None:
         return _pool(node, None) if exact else None
     if not isinstance(node, (Dense, Conv, Add, Pool, GlobalAvgPool)):
         return None
-    rq = kernels.requantization(node, node.acc_bits)
+    rq = kernels.requantization(node)
     if rq is None:
         return None
     if isinstance(node, Add):  # |x * k| is below the accumulator bound, so k fits int64

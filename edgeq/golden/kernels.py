@@ -5,9 +5,11 @@ requantization.
 Each computes exactly what the numpy interpreter computes, in the same exact arithmetic:
 products in the float type the accumulator width proves exact (``exact_float``), or int64,
 then the int64 one-add requantization ``clamp((v*M + offset + ((v >> sel) & mask)) >> c)``
-of ``numerics.dyadic`` with its per-channel constants (``Requantization``). Every product,
-partial sum and rounding is an exact integer operation, so the order LLVM chooses for the
-sums (``fastmath`` contraction and reassociation) cannot change a result.
+of ``numerics.dyadic`` with its per-channel constants (``Requantization``), or, for a dense
+layer, the same rounding in float arithmetic where a bound proves every step exact
+(``FloatRequantization``). Every product, partial sum and rounding is an exact integer
+operation, so the order LLVM chooses for the sums (``fastmath`` contraction and
+reassociation) cannot change a result.
 
 Convs, pools and adds take and give their tensors batch innermost, ``(C, H, W, N)``: every
 multiply-add is then a vector operation over samples (and, for stride 1, over a whole output
@@ -48,13 +50,13 @@ class Requantization:
         return KERNELS[bool(self.table[4].any())]
 
 
-def requantization(node: Node, acc_bits: int) -> Requantization | None:
+def requantization(node: Node) -> Requantization | None:
     """``node.requant`` in the one-add form, or None when that form is not exact for it (it
     needs int64 for ``acc * M``, saturation, an integer output and single rounding)."""
     rq = getattr(node, "requant", None)
     if (rq is None or rq.mode != "single" or rq.overflow is not Overflow.SAT
             or not isinstance(node.out.dtype, IntType)
-            or product_bits(acc_bits, rq.multiplier_bits, rq.shift) > 63
+            or product_bits(node.acc_bits, rq.multiplier_bits, rq.shift) > 63
             or rq.shift.max() > 62):
         return None
     M, c = rq.multiplier.astype(np.int64), rq.shift.astype(np.int64)
