@@ -160,3 +160,14 @@ def all_models() -> dict[str, Graph]:
         "rescnn_int8": residual_cnn(),
         "cnn1d_int8": cnn1d(),
     }
+
+
+# Three RTL foldings per zoo model (the tflm one is MCU-only), from fully parallel through
+# balanced to heavily folded: the RTL lint test and scripts/rtl_matrix.py run them
+RTL_FOLDINGS = {
+    "mlp_int8_dyadic": [{}, {"interval": "16"}, {"interval": "512"}],
+    "mlp_int4_fixed": [{}, {"interval": "8"}, {"fold": {"fc0": {"pe": 1, "simd": 1}}}],
+    "mlp_e4m3": [{}, {"interval": "16"}, {"interval": "160"}],
+    "rescnn_int8": [{}, {"interval": "256"}, {"interval": "2304"}],
+    "cnn1d_int8": [{}, {"interval": "64"}, {"interval": "320"}],
+}

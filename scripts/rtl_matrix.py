@@ -24,13 +24,7 @@ from edgeq import zoo
 from edgeq.backends import build, verify
 from edgeq.ir.graph import Dense, Flatten, Input, Reshape
 
-FOLDINGS = {  # fully parallel, balanced, heavily folded
-    "mlp_int8_dyadic": [{}, {"interval": "16"}, {"interval": "512"}],
-    "mlp_int4_fixed": [{}, {"interval": "8"}, {"fold": {"fc0": {"pe": 1, "simd": 1}}}],
-    "mlp_e4m3": [{}, {"interval": "16"}, {"interval": "160"}],
-    "rescnn_int8": [{}, {"interval": "256"}, {"interval": "2304"}],
-    "cnn1d_int8": [{}, {"interval": "64"}, {"interval": "320"}],
-}
+FOLDINGS = zoo.RTL_FOLDINGS  # fully parallel, balanced, heavily folded
 
 
 def derived_foldings(graph) -> list[dict]:

@@ -79,13 +79,7 @@ def test_beats_round_trip():
     assert padding_errors([beats[0] & 0x7FFF, beats[1] & 0x7FFF], layout) == [0, 1]
 
 
-FOLDINGS = {  # fully parallel, balanced, heavily folded
-    "mlp_int8_dyadic": [{}, {"interval": "16"}, {"interval": "512"}],
-    "mlp_int4_fixed": [{}, {"interval": "8"}, {"fold": {"fc0": {"pe": 1, "simd": 1}}}],
-    "mlp_e4m3": [{}, {"interval": "16"}, {"interval": "160"}],
-    "rescnn_int8": [{}, {"interval": "256"}, {"interval": "2304"}],
-    "cnn1d_int8": [{}, {"interval": "64"}, {"interval": "320"}],
-}
+FOLDINGS = zoo.RTL_FOLDINGS  # fully parallel, balanced, heavily folded
 
 
 @pytest.mark.parametrize("name", sorted(FOLDINGS))

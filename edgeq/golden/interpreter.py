@@ -270,8 +270,9 @@ def run_node(node: Node, inputs: list[np.ndarray], graph: Graph,
              cache: dict | None = None) -> np.ndarray:
     """One node on a batch: the integers it outputs. ``cache`` (a prepared graph's memo for
     this node) also means the graph was validated, so accumulators are in range by proof,
-    and a dense, conv or add may run as a compiled kernel with its requantization: then its
-    integers come back in an array reused by the next call (float32 when they fit)."""
+    and a dense, conv, pool or add may run as a compiled kernel with its requantization:
+    then its integers come back in an array reused by the next call (float32 when they
+    fit)."""
     if cache is not None:
         if "compiled" not in cache:
             cache["compiled"] = compile_node(node)

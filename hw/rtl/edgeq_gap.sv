@@ -129,17 +129,11 @@ module edgeq_gap #(
     end
   end
   for (genvar p = 0; p < PE; p++) begin : g_requant
-    if (OUT_MF != 0) begin : g_mf
-      edgeq_mf_encode #(
-          .IN_BITS(PW), .SHIFT(SHIFT), .E(OUT_E), .M(OUT_M), .SIGNED(OUT_SIGNED),
-          .SPECIAL(OUT_SPECIAL), .RELU(RELU)
-      ) u_enc (.value(prod3[p]), .code(y3[p*OUT_BITS+:OUT_BITS]));
-    end else begin : g_int
-      edgeq_requant #(
-          .IN_BITS(PW), .SHIFT(SHIFT), .ROUNDING(ROUNDING), .OVERFLOW(OVERFLOW), .RELU(RELU),
-          .OUT_BITS(OUT_BITS), .OUT_SIGNED(OUT_SIGNED)
-      ) u_rq (.value(prod3[p]), .result(y3[p*OUT_BITS+:OUT_BITS]));
-    end
+    edgeq_quantize #(
+        .IN_BITS(PW), .SHIFT(SHIFT), .ROUNDING(ROUNDING), .OVERFLOW(OVERFLOW),
+        .RELU(RELU), .OUT_BITS(OUT_BITS), .OUT_SIGNED(OUT_SIGNED), .OUT_MF(OUT_MF),
+        .OUT_E(OUT_E), .OUT_M(OUT_M), .OUT_SPECIAL(OUT_SPECIAL)
+    ) u_q (.value(prod3[p]), .result(y3[p*OUT_BITS+:OUT_BITS]));
   end
 
   logic out_ready;

@@ -203,16 +203,12 @@ module edgeq_vvu #(
   for (genvar p = 0; p < PE; p++) begin : g_requant
     if (MODE == 1 && OUT_MF == 0) begin : g_max
       assign y4[p*OUT_BITS+:OUT_BITS] = OUT_BITS'(prod4[p]);
-    end else if (OUT_MF != 0) begin : g_mf
-      edgeq_mf_encode #(
-          .IN_BITS(PW), .SHIFT(MODE == 1 ? 0 : SHIFT), .E(OUT_E), .M(OUT_M), .SIGNED(OUT_SIGNED),
-          .SPECIAL(OUT_SPECIAL), .RELU(RELU)
-      ) u_enc (.value(prod4[p]), .code(y4[p*OUT_BITS+:OUT_BITS]));
-    end else begin : g_int
-      edgeq_requant #(
-          .IN_BITS(PW), .SHIFT(SHIFT), .ROUNDING(ROUNDING), .OVERFLOW(OVERFLOW), .RELU(RELU),
-          .OUT_BITS(OUT_BITS), .OUT_SIGNED(OUT_SIGNED)
-      ) u_rq (.value(prod4[p]), .result(y4[p*OUT_BITS+:OUT_BITS]));
+    end else begin : g_quantize  // a minifloat maximum: encoded, SHIFT 0
+      edgeq_quantize #(
+          .IN_BITS(PW), .SHIFT(MODE == 1 ? 0 : SHIFT), .ROUNDING(ROUNDING), .OVERFLOW(OVERFLOW),
+          .RELU(RELU), .OUT_BITS(OUT_BITS), .OUT_SIGNED(OUT_SIGNED), .OUT_MF(OUT_MF),
+          .OUT_E(OUT_E), .OUT_M(OUT_M), .OUT_SPECIAL(OUT_SPECIAL)
+      ) u_q (.value(prod4[p]), .result(y4[p*OUT_BITS+:OUT_BITS]));
     end
   end
   always_ff @(posedge ap_clk) begin

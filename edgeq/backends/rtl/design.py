@@ -25,10 +25,14 @@ from .timing import fifo_schedule, regroup
 LIBRARY = {
     "edgeq_skid": [], "edgeq_fifo": [], "edgeq_fork": [], "edgeq_width_conv": [],
     "edgeq_requant": [], "edgeq_mf_decode": [], "edgeq_mf_encode": [],
-    "edgeq_mvu": ["edgeq_skid", "edgeq_requant", "edgeq_mf_decode", "edgeq_mf_encode"],
+    "edgeq_quantize": ["edgeq_requant", "edgeq_mf_encode"],
+    "edgeq_mvu": ["edgeq_skid", "edgeq_mf_decode", "edgeq_quantize", "edgeq_requant",
+                  "edgeq_mf_encode"],
     "edgeq_swg": ["edgeq_skid"],
-    "edgeq_vvu": ["edgeq_skid", "edgeq_requant", "edgeq_mf_decode", "edgeq_mf_encode"],
-    "edgeq_gap": ["edgeq_skid", "edgeq_requant", "edgeq_mf_decode", "edgeq_mf_encode"],
+    "edgeq_vvu": ["edgeq_skid", "edgeq_mf_decode", "edgeq_quantize", "edgeq_requant",
+                  "edgeq_mf_encode"],
+    "edgeq_gap": ["edgeq_skid", "edgeq_mf_decode", "edgeq_quantize", "edgeq_requant",
+                  "edgeq_mf_encode"],
     "edgeq_add": ["edgeq_skid", "edgeq_requant"],
     "edgeq_axis_out": [],
 }
